@@ -1,0 +1,36 @@
+# Two entry points for a fresh machine; each creates its own virtual environment.
+#   make demo  - runs initlab's main job on built-in data (report in initlab-demo/)
+#   make test  - lint, type checks and the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of PyTorch that this machine kind keeps on disk; an unpinned torch pulls CUDA.
+TORCH_PIN ?= torch==2.13.0
+
+.PHONY: demo test lint typecheck bench clean
+
+$(BIN)/.initlab-installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH_PIN)
+	$(BIN)/python -m pip install -q -e '.[test,triton,hf]' $(TORCH_PIN)
+	touch $@
+
+demo: $(BIN)/.initlab-installed
+	$(BIN)/initlab demo --out initlab-demo
+
+lint: $(BIN)/.initlab-installed
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+typecheck: $(BIN)/.initlab-installed
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
+bench: $(BIN)/.initlab-installed
+	$(BIN)/python -m initlab.bench
+
+clean:
+	rm -rf $(VENV) initlab-demo .pytest_cache .mypy_cache .ruff_cache

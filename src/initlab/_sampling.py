@@ -1,0 +1,167 @@
+"""The one seam through which every initializer draws randomness.
+
+Schemes compute *what* distribution to draw (a bound, a std, truncation points);
+a :class:`Sampler` decides *how* the numbers are produced. Today's sampler wraps
+a ``torch.Generator`` and reproduces ``torch.nn.init`` bit for bit; a keyed,
+counter-based sampler (device- and sharding-invariant) plugs in behind the same
+five methods without any scheme changing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol, Union, runtime_checkable
+
+import torch
+
+__all__ = [
+    "GeneratorLike",
+    "Sampler",
+    "TorchSampler",
+    "as_sampler",
+    "inward_bounds",
+    "trunc_normal_cdf_range",
+]
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """Source of random numbers for initializers.
+
+    Every method writes or returns values on the tensor's own device. ``low``,
+    ``high`` bounds of :meth:`trunc_normal_` are absolute (not in units of std).
+    """
+
+    def uniform_(self, tensor: torch.Tensor, low: float, high: float) -> torch.Tensor:
+        """Fill ``tensor`` with U(low, high) in place and return it."""
+        ...
+
+    def normal_(self, tensor: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+        """Fill ``tensor`` with N(mean, std^2) in place and return it."""
+        ...
+
+    def trunc_normal_(
+        self, tensor: torch.Tensor, mean: float, std: float, low: float, high: float
+    ) -> torch.Tensor:
+        """Fill ``tensor`` with N(mean, std^2) truncated to [low, high]; every value inside."""
+        ...
+
+    def standard_normal(
+        self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device
+    ) -> torch.Tensor:
+        """Return a new tensor of N(0, 1) draws (orthogonal's Gaussian matrix)."""
+        ...
+
+    def column_zero_mask(self, rows: int, cols: int, zeros: int, device: torch.device) -> torch.Tensor:
+        """Return a bool (rows, cols) mask with exactly ``zeros`` True entries per column,
+        chosen uniformly at random (sparse's pattern)."""
+        ...
+
+
+GeneratorLike = Union[torch.Generator, Sampler, None]
+
+
+def trunc_normal_cdf_range(alpha: float, beta: float) -> tuple[float, float, bool]:
+    """CDF interval for inverse-CDF sampling of a standard normal truncated to [alpha, beta].
+
+    The interval is mirrored into the lower tail (returned flag ``True``) so that
+    Phi keeps full relative precision: Phi(-40) is representable, 1 - Phi(40) is not.
+    """
+    mirrored = alpha > -beta
+    if mirrored:
+        alpha, beta = -beta, -alpha
+    cdf_low = 0.5 * math.erfc(-alpha / math.sqrt(2.0))
+    cdf_high = 0.5 * math.erfc(-beta / math.sqrt(2.0))
+    if not cdf_high > cdf_low:
+        raise ValueError(
+            f"the truncation interval [{alpha:g}, {beta:g}] (in std units from the mean) has "
+            "probability that underflows double precision; move the bounds closer to the mean"
+        )
+    return cdf_low, cdf_high, mirrored
+
+
+def _adjacent_value(value: torch.Tensor, toward: float) -> torch.Tensor:
+    """The representable value of ``value``'s dtype next to it in the direction of ``toward``."""
+    if value.dtype in (torch.float32, torch.float64):
+        return torch.nextafter(value, torch.tensor(toward, dtype=value.dtype))
+    return _step_16bit(value, toward)
+
+
+def _step_16bit(value: torch.Tensor, toward: float) -> torch.Tensor:
+    bits = value.view(torch.int16).clone()
+    going_down = float(value) > toward
+    # For IEEE-style sign-magnitude floats, moving away from zero increments the magnitude bits.
+    away_from_zero = going_down == (float(value) < 0)
+    bits += 1 if away_from_zero else -1
+    return bits.view(value.dtype)
+
+
+def inward_bounds(low: float, high: float, dtype: torch.dtype) -> tuple[float, float]:
+    """The representable values of ``dtype`` nearest to [low, high] that lie inside it."""
+    out = []
+    for bound, inward in ((low, high), (high, low)):
+        rounded = torch.tensor(bound, dtype=dtype)
+        if (float(rounded) > bound) if inward < bound else (float(rounded) < bound):
+            rounded = _adjacent_value(rounded, inward)
+        out.append(float(rounded))
+    return out[0], out[1]
+
+
+class TorchSampler:
+    """Draws from a ``torch.Generator`` (or PyTorch's default one when ``None``).
+
+    ``uniform_``, ``normal_`` and ``standard_normal`` make exactly the calls
+    ``torch.nn.init`` makes, so results are bit-identical for the same generator
+    state. ``trunc_normal_`` is initlab's pinned inverse-CDF algorithm (float64
+    uniforms, one draw per element), and ``column_zero_mask`` draws one uniform
+    matrix from the generator and keeps the ``zeros`` smallest per column.
+    """
+
+    def __init__(self, generator: torch.Generator | None = None) -> None:
+        self.generator = generator
+
+    def __repr__(self) -> str:
+        return f"TorchSampler(generator={self.generator!r})"
+
+    def uniform_(self, tensor: torch.Tensor, low: float, high: float) -> torch.Tensor:
+        return tensor.uniform_(low, high, generator=self.generator)
+
+    def normal_(self, tensor: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+        return tensor.normal_(mean, std, generator=self.generator)
+
+    def standard_normal(
+        self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device
+    ) -> torch.Tensor:
+        return torch.empty(shape, dtype=dtype, device=device).normal_(0, 1, generator=self.generator)
+
+    def trunc_normal_(
+        self, tensor: torch.Tensor, mean: float, std: float, low: float, high: float
+    ) -> torch.Tensor:
+        cdf_low, cdf_high, mirrored = trunc_normal_cdf_range((low - mean) / std, (high - mean) / std)
+        u = torch.empty(tensor.shape, dtype=torch.float64, device=tensor.device)
+        u.uniform_(cdf_low, cdf_high, generator=self.generator)
+        z = torch.special.ndtri(u)
+        if mirrored:
+            z.neg_()
+        values = z.mul_(std).add_(mean).clamp_(low, high)
+        tensor.copy_(values)
+        # Rounding to a low-precision dtype can step just past a bound: pull it back inside.
+        return tensor.clamp_(*inward_bounds(low, high, tensor.dtype))
+
+    def column_zero_mask(self, rows: int, cols: int, zeros: int, device: torch.device) -> torch.Tensor:
+        scores = torch.rand((rows, cols), generator=self.generator, device=device)
+        chosen = scores.argsort(dim=0)[:zeros]
+        mask = torch.zeros((rows, cols), dtype=torch.bool, device=device)
+        return mask.scatter_(0, chosen, True)
+
+
+def as_sampler(generator: GeneratorLike) -> Sampler:
+    """Accept what users pass as ``generator=``: a ``torch.Generator``, a Sampler or None."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return TorchSampler(generator)
+    if isinstance(generator, Sampler):
+        return generator
+    raise TypeError(
+        f"generator={generator!r} must be a torch.Generator, an initlab Sampler or None, "
+        f"got {type(generator).__name__}"
+    )

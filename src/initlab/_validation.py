@@ -1,0 +1,104 @@
+"""Argument checks shared by every initializer: one wording, one policy.
+
+Errors name the argument, echo the value and say what is allowed; an unknown
+name gets the closest known one as a suggestion.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import warnings
+from collections.abc import Iterable
+
+import torch
+
+__all__ = [
+    "check_choice",
+    "check_finite",
+    "check_floating",
+    "check_in_range",
+    "check_positive",
+    "closest_match",
+    "is_noop_tensor",
+    "unknown_name_error",
+]
+
+
+def closest_match(name: str, known: Iterable[str]) -> str | None:
+    """Return the known name closest to ``name``, or None when nothing is close."""
+    matches = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def unknown_name_error(arg: str, value: object, known: Iterable[str]) -> ValueError:
+    """Build the error for a name that is not one of ``known``."""
+    known = list(known)
+    hint = closest_match(str(value), known)
+    allowed = ", ".join(repr(k) for k in known)
+    message = f"{arg}={value!r} is not one of {allowed}"
+    if hint is not None:
+        message += f" (did you mean {hint!r}?)"
+    return ValueError(message)
+
+
+def check_choice(arg: str, value: str, known: Iterable[str]) -> str:
+    """Return ``value`` when it is one of ``known``, else raise with the closest match."""
+    known = list(known)
+    if not isinstance(value, str) or value not in known:
+        raise unknown_name_error(arg, value, known)
+    return value
+
+
+def check_finite(arg: str, value: float) -> float:
+    """Reject NaN, infinities and non-numbers (bool included) for a numeric argument."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{arg}={value!r} must be a real number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{arg}={value!r} must be finite")
+    return float(value)
+
+
+def check_positive(arg: str, value: float, *, allow_zero: bool = False) -> float:
+    """Finite and > 0 (or >= 0 with ``allow_zero``)."""
+    value = check_finite(arg, value)
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{arg}={value!r} must be {bound}")
+    return value
+
+
+def check_in_range(arg: str, value: float, low: float, high: float) -> float:
+    """Finite and within the closed interval [low, high]."""
+    value = check_finite(arg, value)
+    if not low <= value <= high:
+        raise ValueError(f"{arg}={value!r} must lie in [{low}, {high}]")
+    return value
+
+
+def check_floating(tensor: torch.Tensor, what: str) -> None:
+    """Random initializers write real floating-point values only."""
+    if not tensor.dtype.is_floating_point:
+        raise TypeError(
+            f"{what} needs a real floating-point tensor, got dtype={tensor.dtype} "
+            f"(shape {tuple(tensor.shape)}); create the parameter as float32, "
+            "float64, float16 or bfloat16"
+        )
+
+
+def is_noop_tensor(tensor: torch.Tensor, what: str) -> bool:
+    """The degenerate-tensor policy shared by every initializer.
+
+    Meta tensors have no storage to write: silently a no-op. Zero-element tensors
+    are a no-op with a warning, since an empty parameter is usually a mistake.
+    """
+    if tensor.is_meta:
+        return True
+    if tensor.numel() == 0:
+        warnings.warn(
+            f"{what}: initializing a zero-element tensor of shape {tuple(tensor.shape)} is a no-op",
+            UserWarning,
+            stacklevel=3,
+        )
+        return True
+    return False
