@@ -9,8 +9,9 @@ five methods without any scheme changing.
 
 from __future__ import annotations
 
+import hashlib
 import math
-from typing import Protocol, Union, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import torch
 
@@ -19,7 +20,9 @@ __all__ = [
     "Sampler",
     "TorchSampler",
     "as_sampler",
+    "derive_seed",
     "inward_bounds",
+    "seeded_generator",
     "trunc_normal_cdf_range",
 ]
 
@@ -52,13 +55,15 @@ class Sampler(Protocol):
         """Return a new tensor of N(0, 1) draws (orthogonal's Gaussian matrix)."""
         ...
 
-    def column_zero_mask(self, rows: int, cols: int, zeros: int, device: torch.device) -> torch.Tensor:
+    def column_zero_mask(
+        self, rows: int, cols: int, zeros: int, device: torch.device
+    ) -> torch.Tensor:
         """Return a bool (rows, cols) mask with exactly ``zeros`` True entries per column,
         chosen uniformly at random (sparse's pattern)."""
         ...
 
 
-GeneratorLike = Union[torch.Generator, Sampler, None]
+GeneratorLike = torch.Generator | Sampler | None
 
 
 def trunc_normal_cdf_range(alpha: float, beta: float) -> tuple[float, float, bool]:
@@ -132,12 +137,16 @@ class TorchSampler:
     def standard_normal(
         self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device
     ) -> torch.Tensor:
-        return torch.empty(shape, dtype=dtype, device=device).normal_(0, 1, generator=self.generator)
+        return torch.empty(shape, dtype=dtype, device=device).normal_(
+            0, 1, generator=self.generator
+        )
 
     def trunc_normal_(
         self, tensor: torch.Tensor, mean: float, std: float, low: float, high: float
     ) -> torch.Tensor:
-        cdf_low, cdf_high, mirrored = trunc_normal_cdf_range((low - mean) / std, (high - mean) / std)
+        cdf_low, cdf_high, mirrored = trunc_normal_cdf_range(
+            (low - mean) / std, (high - mean) / std
+        )
         u = torch.empty(tensor.shape, dtype=torch.float64, device=tensor.device)
         u.uniform_(cdf_low, cdf_high, generator=self.generator)
         z = torch.special.ndtri(u)
@@ -148,7 +157,9 @@ class TorchSampler:
         # Rounding to a low-precision dtype can step just past a bound: pull it back inside.
         return tensor.clamp_(*inward_bounds(low, high, tensor.dtype))
 
-    def column_zero_mask(self, rows: int, cols: int, zeros: int, device: torch.device) -> torch.Tensor:
+    def column_zero_mask(
+        self, rows: int, cols: int, zeros: int, device: torch.device
+    ) -> torch.Tensor:
         scores = torch.rand((rows, cols), generator=self.generator, device=device)
         chosen = scores.argsort(dim=0)[:zeros]
         mask = torch.zeros((rows, cols), dtype=torch.bool, device=device)
@@ -165,3 +176,26 @@ def as_sampler(generator: GeneratorLike) -> Sampler:
         f"generator={generator!r} must be a torch.Generator, an initlab Sampler or None, "
         f"got {type(generator).__name__}"
     )
+
+
+def derive_seed(seed: int, *keys: object) -> int:
+    """A 63-bit seed that depends only on ``seed`` and ``keys`` (e.g. a parameter name).
+
+    Stable across processes and Python versions (BLAKE2b, not ``hash()``), so a
+    parameter's values do not depend on construction order or on other parameters.
+
+    >>> derive_seed(0, "fc1.weight") == derive_seed(0, "fc1.weight") != derive_seed(0, "fc2.weight")
+    True
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed={seed!r} must be an int")
+    text = "\x1f".join([str(seed), *(repr(k) for k in keys)])
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+def seeded_generator(
+    seed: int, *keys: object, device: torch.device | str = "cpu"
+) -> torch.Generator:
+    """A fresh ``torch.Generator`` on ``device`` seeded by :func:`derive_seed`."""
+    return torch.Generator(device=device).manual_seed(derive_seed(seed, *keys))

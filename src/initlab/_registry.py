@@ -1,0 +1,103 @@
+"""One registry of initializer classes and one resolver, :func:`get`.
+
+Names resolve in snake_case (``"he_normal"``) and as class names (``"HeNormal"``);
+an unknown name raises with the known names and the closest match.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, Union
+
+from initlab._validation import unknown_name_error
+
+if TYPE_CHECKING:
+    from initlab._initializers import Initializer
+
+__all__ = ["InitializerLike", "deserialize", "get", "known_names", "register", "serialize"]
+
+_REGISTRY: dict[str, type[Initializer]] = {}
+C = TypeVar("C", bound="type[Initializer]")
+
+InitializerLike = Union[str, Mapping[str, Any], "Initializer", Callable[..., Any]]
+
+
+def snake_case(name: str) -> str:
+    """``"HeNormal"`` -> ``"he_normal"``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def register(*aliases: str) -> Callable[[C], C]:
+    """Class decorator: register under the class name, its snake_case form and ``aliases``."""
+
+    def add(cls: C) -> C:
+        for key in (cls.__name__, snake_case(cls.__name__), *aliases):
+            if key in _REGISTRY and _REGISTRY[key] is not cls:
+                raise ValueError(f"initializer name {key!r} is already registered")
+            _REGISTRY[key] = cls
+        return cls
+
+    return add
+
+
+def known_names() -> list[str]:
+    """Every snake_case name and alias the resolver accepts (class names too)."""
+    return sorted(_REGISTRY)
+
+
+def _lookup(name: str) -> type[Initializer]:
+    if name not in _REGISTRY:
+        raise unknown_name_error("initializer", name, sorted(k for k in _REGISTRY if k.islower()))
+    return _REGISTRY[name]
+
+
+def serialize(initializer: Initializer) -> dict[str, Any]:
+    """``{"class_name": ..., "config": {...}}``, JSON-ready."""
+    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+
+
+def deserialize(config: Mapping[str, Any]) -> Initializer:
+    """Inverse of :func:`serialize`; ``{"class_name": "he_normal"}`` works too."""
+    if "class_name" not in config:
+        raise ValueError(
+            f"initializer config {dict(config)!r} needs a 'class_name' key "
+            "(and optionally 'config' with the constructor arguments)"
+        )
+    extra = set(config) - {"class_name", "config"}
+    if extra:
+        raise ValueError(f"initializer config has unknown keys {sorted(extra)}")
+    cls = _lookup(str(config["class_name"]))
+    return cls.from_config(dict(config.get("config") or {}))
+
+
+def get(identifier: InitializerLike, **kwargs: Any) -> Any:
+    """Resolve a name, a config dict, an Initializer or a callable to an initializer.
+
+    ``kwargs`` are constructor arguments when ``identifier`` is a name.
+
+    >>> get("he_normal")
+    HeNormal(seed=None, mode='fan_in', layout='torch', negative_slope=0.0)
+    >>> get({"class_name": "Orthogonal", "config": {"gain": 2.0}})
+    Orthogonal(seed=None, gain=2.0)
+    >>> get("he_norml")
+    Traceback (most recent call last):
+    ...
+    ValueError: initializer='he_norml' is not one of ... (did you mean 'he_normal'?)
+    """
+    from initlab._initializers import Initializer
+
+    if isinstance(identifier, str):
+        return _lookup(identifier)(**kwargs)
+    if kwargs:
+        raise TypeError("keyword arguments are only accepted with an initializer name")
+    if isinstance(identifier, Initializer):
+        return identifier
+    if isinstance(identifier, Mapping):
+        return deserialize(identifier)
+    if callable(identifier):
+        return identifier
+    raise TypeError(
+        f"cannot interpret {identifier!r} as an initializer: pass a name, a config dict, "
+        "an initlab Initializer or a callable"
+    )
