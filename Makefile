@@ -20,8 +20,8 @@ demo: $(BIN)/.initlab-installed
 	$(BIN)/initlab demo --out initlab-demo
 
 lint: $(BIN)/.initlab-installed
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests $(wildcard benchmarks)
+	$(BIN)/ruff format --check src tests $(wildcard benchmarks)
 
 typecheck: $(BIN)/.initlab-installed
 	$(BIN)/mypy
