@@ -67,9 +67,7 @@ def _run_gains(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([row.__dict__ for row in rows], indent=2))
         return 0
-    table = Table(
-        title="Gain = 1/sqrt(E phi(z)²), z ~ N(0,1), beside torch.nn.init.calculate_gain"
-    )
+    table = Table(title="Gain = 1/sqrt(E phi(z)²), z ~ N(0,1), beside torch.nn.init.calculate_gain")
     for column in ("activation", "derived gain", "PyTorch table", "difference"):
         table.add_column(column, justify="left" if column == "activation" else "right")
     for row in rows:

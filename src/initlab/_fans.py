@@ -70,6 +70,9 @@ class Layout:
     default of 1 keeps PyTorch's rule. ``chunks`` packs independently scaled
     parameters along ``packed_axis`` (default: the first output axis): an int
     splits evenly (QKV: 3), a tuple gives each chunk's size (grouped-query QKV).
+    ``leftover`` says what the remaining axes are: ``"receptive"`` (a kernel's
+    spatial axes, which multiply both fans) or ``"batch"`` (independent copies,
+    as the leading axes of a batched matmul weight).
     """
 
     in_axes: tuple[int, ...]
@@ -79,6 +82,7 @@ class Layout:
     grouped_axis: str = "out"
     chunks: int | tuple[int, ...] = 1
     packed_axis: int | None = None
+    leftover: str = "receptive"
     name: str = field(default="custom", compare=False)
 
     def __post_init__(self) -> None:
@@ -86,6 +90,8 @@ class Layout:
             raise ValueError(f"groups={self.groups!r} must be a positive integer")
         if self.grouped_axis not in ("in", "out"):
             raise unknown_name_error("grouped_axis", self.grouped_axis, ("in", "out"))
+        if self.leftover not in ("receptive", "batch"):
+            raise unknown_name_error("leftover", self.leftover, ("receptive", "batch"))
         if isinstance(self.chunks, int):
             if self.chunks < 1:
                 raise ValueError(f"chunks={self.chunks!r} must be a positive integer")
@@ -128,7 +134,7 @@ LAYOUTS: dict[str, Layout] = {
         in_axes=(0,), out_axes=(1,), grouped_axis="in", name="torch_transposed"
     ),
     # y = x @ W with W of shape (..., in, out); leading axes are independent batch copies.
-    "matmul": Layout(in_axes=(-2,), out_axes=(-1,), name="matmul"),
+    "matmul": Layout(in_axes=(-2,), out_axes=(-1,), leftover="batch", name="matmul"),
     # Keras / JAX / Flax kernels (*k, in, out): leading axes are the receptive field.
     "keras": Layout(in_axes=(-2,), out_axes=(-1,), name="keras"),
     # Expert stacks (E, out, in, *k): axis 0 indexes independent experts.
@@ -243,6 +249,8 @@ def _fans_of(dims: tuple[int, ...], spec: Layout, shape: tuple[int, ...]) -> Fan
     if ins & outs or ins & batch or outs & batch:
         raise ValueError(f"layout {spec} uses an axis for two roles in a weight of shape {shape}")
     rest = set(range(ndim)) - ins - outs - batch
+    if spec.leftover == "batch":
+        batch, rest = batch | rest, set()
     receptive = math.prod(dims[a] for a in rest)
     fan_in = math.prod(dims[a] for a in ins) * receptive
     fan_out = math.prod(dims[a] for a in outs) * receptive

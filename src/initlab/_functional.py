@@ -279,7 +279,10 @@ def identity_(tensor: torch.Tensor, gain: float = 1.0, groups: int = 1) -> torch
     if _skip(tensor, "identity_", random=False):
         return tensor
     if tensor.dim() == 2 and groups == 1:
-        return eye_(tensor).mul_(gain)
+        # zero + diagonal fill (not eye_ * gain) also works for integer and bool dtypes.
+        tensor.zero_()
+        tensor.diagonal().fill_(gain)
+        return tensor
     tensor.zero_()
     per_group = shape[0] // groups
     centre = tuple(k // 2 for k in shape[2:])
@@ -531,6 +534,8 @@ def xavier_normal_(
 
 def _kaiming_std(a: float, mode: str, nonlinearity: str) -> Callable[[Fans], float]:
     check_choice("mode", mode, ("fan_in", "fan_out"))
+    if isinstance(a, float) and not math.isfinite(a):
+        raise ValueError(f"a={a!r} must be finite")
     gain = calculate_gain(nonlinearity, a)
     return lambda fans: gain / math.sqrt(fans.fan(mode))
 

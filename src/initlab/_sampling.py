@@ -109,6 +109,11 @@ def inward_bounds(low: float, high: float, dtype: torch.dtype) -> tuple[float, f
         if (float(rounded) > bound) if inward < bound else (float(rounded) < bound):
             rounded = _adjacent_value(rounded, inward)
         out.append(float(rounded))
+    if out[0] > out[1]:
+        raise ValueError(
+            f"no value of dtype {dtype} lies in [{low!r}, {high!r}]; widen the interval "
+            "or use a more precise dtype"
+        )
     return out[0], out[1]
 
 
@@ -144,6 +149,7 @@ class TorchSampler:
     def trunc_normal_(
         self, tensor: torch.Tensor, mean: float, std: float, low: float, high: float
     ) -> torch.Tensor:
+        inside = inward_bounds(low, high, tensor.dtype)  # raises before anything is written
         cdf_low, cdf_high, mirrored = trunc_normal_cdf_range(
             (low - mean) / std, (high - mean) / std
         )
@@ -155,7 +161,7 @@ class TorchSampler:
         values = z.mul_(std).add_(mean).clamp_(low, high)
         tensor.copy_(values)
         # Rounding to a low-precision dtype can step just past a bound: pull it back inside.
-        return tensor.clamp_(*inward_bounds(low, high, tensor.dtype))
+        return tensor.clamp_(*inside)
 
     def column_zero_mask(
         self, rows: int, cols: int, zeros: int, device: torch.device
