@@ -1,0 +1,413 @@
+"""Find the nonlinearity that follows each Linear/Conv layer in the real forward pass.
+
+Two methods, same answer format:
+
+- ``torch.fx`` symbolic tracing, when the model traces: the graph is walked from
+  each layer's output through shape-only, normalization and addition ops to its consumers.
+- Execution tracing on a probe input, when it does not: forward hooks tag each
+  layer's output tensor and a ``TorchFunctionMode`` sees every function applied
+  to it (``F.relu``, ``torch.tanh``, ``x * torch.sigmoid(x)``, a module's own
+  ``F.gelu``), following the tag through shape-only and normalization ops.
+
+A layer whose output reaches the model output (or another Linear/Conv) with no
+nonlinearity is ``"linear"``; a layer whose consumers disagree or are not
+recognised is undetermined. Residual additions are looked through (the sum feeds
+the same nonlinearity as the branch). (``name=None``), never guessed.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten
+
+from initlab.rules._roles import is_norm_module
+
+__all__ = ["DetectedActivation", "detect_activations", "is_layer"]
+
+
+@dataclass(frozen=True)
+class DetectedActivation:
+    """The activation after one layer: ``name`` from ``initlab.ACTIVATIONS`` (or
+    ``"linear"``), its parameters, and the method that found it; ``name=None``
+    when it could not be determined."""
+
+    name: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+    method: str = "fx"
+
+    def label(self) -> str | None:
+        """``"leaky_relu(negative_slope=0.2)"``-style text, or None."""
+        if self.name is None or not self.params:
+            return self.name
+        inner = ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.name}({inner})"
+
+
+def is_layer(module: nn.Module) -> bool:
+    """The layers whose init depends on the next activation: Linear and convolutions."""
+    return isinstance(module, (nn.Linear, nn.modules.conv._ConvNd)) or (
+        type(module).__name__ == "Conv1D"
+    )
+
+
+_MODULE_ACTS: dict[type[nn.Module], Callable[[Any], tuple[str, dict[str, Any]]]] = {
+    nn.ReLU: lambda m: ("relu", {}),
+    nn.ReLU6: lambda m: ("relu6", {}),
+    nn.LeakyReLU: lambda m: ("leaky_relu", {"negative_slope": m.negative_slope}),
+    nn.PReLU: lambda m: ("leaky_relu", {"negative_slope": float(m.init)}),
+    nn.ELU: lambda m: ("elu", {"alpha": m.alpha}),
+    nn.CELU: lambda m: ("celu", {"alpha": m.alpha}),
+    nn.SELU: lambda m: ("selu", {}),
+    nn.GELU: lambda m: ("gelu_tanh" if m.approximate == "tanh" else "gelu", {}),
+    nn.SiLU: lambda m: ("silu", {}),
+    nn.Mish: lambda m: ("mish", {}),
+    nn.Softplus: lambda m: ("softplus", {"beta": m.beta, "threshold": m.threshold}),
+    nn.Hardswish: lambda m: ("hardswish", {}),
+    nn.Hardtanh: lambda m: ("hardtanh", {}),
+    nn.Tanh: lambda m: ("tanh", {}),
+    nn.Sigmoid: lambda m: ("sigmoid", {}),
+    nn.Softsign: lambda m: ("softsign", {}),
+}
+
+_FUNCTION_ACTS: dict[Any, str] = {
+    F.relu: "relu",
+    torch.relu: "relu",
+    torch.relu_: "relu",
+    F.relu_: "relu",
+    torch.Tensor.relu: "relu",
+    "relu": "relu",
+    F.relu6: "relu6",
+    F.leaky_relu: "leaky_relu",
+    F.elu: "elu",
+    F.celu: "celu",
+    F.selu: "selu",
+    torch.selu: "selu",
+    F.gelu: "gelu",
+    F.silu: "silu",
+    F.mish: "mish",
+    F.softplus: "softplus",
+    F.hardswish: "hardswish",
+    F.hardtanh: "hardtanh",
+    torch.tanh: "tanh",
+    F.tanh: "tanh",
+    torch.Tensor.tanh: "tanh",
+    "tanh": "tanh",
+    F.softsign: "softsign",
+}
+_SIGMOIDS: tuple[Any, ...] = (torch.sigmoid, F.sigmoid, torch.Tensor.sigmoid, "sigmoid")
+
+_TRANSPARENT_FUNCTIONS: tuple[Any, ...] = (
+    F.dropout,
+    F.layer_norm,
+    F.batch_norm,
+    F.group_norm,
+    F.instance_norm,
+    F.rms_norm,
+    torch.flatten,
+    torch.reshape,
+    torch.Tensor.view,
+    torch.Tensor.reshape,
+    torch.Tensor.flatten,
+    torch.Tensor.contiguous,
+    torch.Tensor.permute,
+    torch.Tensor.transpose,
+    torch.Tensor.__getitem__,
+    torch.permute,
+    torch.transpose,
+    operator.getitem,
+    operator.add,
+    operator.iadd,
+    torch.add,
+    torch.Tensor.add,
+    torch.Tensor.__add__,
+    torch.Tensor.__radd__,
+    torch.Tensor.__iadd__,
+    "add",
+    "view",
+    "reshape",
+    "flatten",
+    "contiguous",
+    "permute",
+    "transpose",
+)
+_TRANSPARENT_MODULES = (
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.Identity,
+    nn.Flatten,
+    nn.Unflatten,
+)
+_MULS: tuple[Any, ...] = (operator.mul, torch.mul, torch.Tensor.mul, torch.Tensor.__mul__, "mul")
+
+
+def _function_activation(target: Any, args: tuple, kwargs: dict) -> tuple[str, dict] | None:
+    name = _FUNCTION_ACTS.get(target) if _hashable(target) else None
+    if name is None:
+        return None
+    params: dict[str, Any] = {}
+    if name == "leaky_relu":
+        slope = kwargs.get("negative_slope", args[1] if len(args) > 1 else 0.01)
+        params["negative_slope"] = float(slope)
+    if name == "gelu" and kwargs.get("approximate", args[1] if len(args) > 1 else "none") == "tanh":
+        name = "gelu_tanh"
+    if name in ("elu", "celu"):
+        params["alpha"] = float(kwargs.get("alpha", args[1] if len(args) > 1 else 1.0))
+    return name, params
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _module_kind(module: nn.Module) -> tuple[str, Any]:
+    for cls, describe in _MODULE_ACTS.items():
+        if type(module) is cls:
+            return ("act", describe(module))
+    if isinstance(module, _TRANSPARENT_MODULES) or is_norm_module(module):
+        return ("through", None)
+    if is_layer(module):
+        return ("act", ("linear", {}))
+    return ("other", None)
+
+
+def _combine(found: list[tuple[str, dict] | None]) -> tuple[str, dict] | None:
+    if not found or any(f is None for f in found):
+        return None
+    first = found[0]
+    return first if all(f == first for f in found) else None
+
+
+# --- torch.fx --------------------------------------------------------------------------
+
+
+class _FxWalker:
+    def __init__(self, graph_module: fx.GraphModule) -> None:
+        self.modules = dict(graph_module.named_modules())
+
+    def follow(self, node: fx.Node, depth: int = 0) -> tuple[str, dict] | None:
+        if depth > 32:
+            return None
+        found = []
+        for user in node.users:
+            found.append(self.classify(node, user, depth))
+        return _combine([f for f in found if f != ("skip", {})])
+
+    def classify(self, node: fx.Node, user: fx.Node, depth: int) -> tuple[str, dict] | None:
+        if user.op == "output":
+            return ("linear", {})
+        if user.op == "call_module":
+            kind, act = _module_kind(self.modules[str(user.target)])
+            if kind == "through":
+                return self.follow(user, depth + 1)
+            return act if kind == "act" else None
+        target = user.target
+        act = _function_activation(target, user.args, dict(user.kwargs))
+        if act is not None:
+            return act
+        if _hashable(target) and target in _SIGMOIDS:
+            return self._sigmoid_use(node, user)
+        if _hashable(target) and target in _MULS:
+            return self._mul_use(node, user)
+        if _hashable(target) and target in _TRANSPARENT_FUNCTIONS:
+            return self.follow(user, depth + 1)
+        if target is F.linear or (_hashable(target) and target in (torch.matmul,)):
+            return None
+        return None
+
+    def _sigmoid_use(self, node: fx.Node, sigmoid: fx.Node) -> tuple[str, dict] | None:
+        users = list(sigmoid.users)
+        if users and all(self._is_swish(node, u, sigmoid) for u in users):
+            return ("skip", {})
+        return ("sigmoid", {})
+
+    def _mul_use(self, node: fx.Node, mul: fx.Node) -> tuple[str, dict] | None:
+        others = [a for a in mul.args if a is not node]
+        if len(others) == 1 and isinstance(others[0], fx.Node):
+            other = others[0]
+            if self._is_swish(node, mul, other):
+                return ("silu", {})
+        return None
+
+    @staticmethod
+    def _is_swish(node: fx.Node, mul: fx.Node, sigmoid: fx.Node) -> bool:
+        sig_target = sigmoid.target
+        return (
+            _hashable(mul.target)
+            and mul.target in _MULS
+            and _hashable(sig_target)
+            and sig_target in _SIGMOIDS
+            and sigmoid.args[:1] == (node,)
+            and set(mul.args) == {node, sigmoid}
+        )
+
+
+def _detect_fx(model: nn.Module) -> dict[str, DetectedActivation]:
+    graph_module = fx.symbolic_trace(model)
+    walker = _FxWalker(graph_module)
+    result: dict[str, DetectedActivation] = {}
+    for node in graph_module.graph.nodes:
+        if node.op == "call_module" and is_layer(walker.modules[str(node.target)]):
+            act = walker.follow(node)
+            name = str(node.target)
+            if name in result and result[name].name != (act[0] if act else None):
+                result[name] = DetectedActivation(None, {}, "fx")
+                continue
+            result[name] = (
+                DetectedActivation(act[0], act[1], "fx")
+                if act
+                else (DetectedActivation(None, {}, "fx"))
+            )
+    return result
+
+
+# --- execution tracing -----------------------------------------------------------------
+
+
+class _Tracer(TorchFunctionMode):
+    """Follows tagged layer outputs through every torch function call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: dict[int, set[str]] = {}
+        self.keep: list[torch.Tensor] = []
+        self.uses: dict[str, list[tuple[str, dict] | None]] = {}
+        self.sigmoid_of: dict[int, int] = {}
+        self.swish_sigmoids: set[int] = set()
+        self.sigmoid_uses: dict[str, list[int]] = {}
+
+    def tag(self, tensor: Any, layers: set[str]) -> None:
+        if isinstance(tensor, torch.Tensor):
+            self.tags.setdefault(id(tensor), set()).update(layers)
+            self.keep.append(tensor)
+
+    def layers_of(self, values: Iterable[Any]) -> set[str]:
+        found: set[str] = set()
+        for value in values:
+            if isinstance(value, torch.Tensor):
+                found |= self.tags.get(id(value), set())
+        return found
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        flat, _ = tree_flatten((args, kwargs))
+        layers = self.layers_of(flat)
+        if layers:
+            self.record(func, args, kwargs, layers, out)
+        return out
+
+    def record(self, func: Any, args: tuple, kwargs: dict, layers: set[str], out: Any) -> None:
+        act = _function_activation(func, args, kwargs)
+        if act is None and _hashable(func) and func in _SIGMOIDS:
+            self.sigmoid_of[id(out)] = id(args[0])
+            self.keep.append(out)
+            for layer in layers:
+                self.sigmoid_uses.setdefault(layer, []).append(id(out))
+            return
+        if act is None and _hashable(func) and func in _MULS:
+            act = self._swish(args)
+        if act is None and _hashable(func) and func in _TRANSPARENT_FUNCTIONS:
+            flat, _ = tree_flatten(out)
+            for value in flat:
+                self.tag(value, layers)
+            return
+        if func is F.linear or func in (F.conv1d, F.conv2d, F.conv3d):
+            act = ("linear", {})
+        for layer in layers:
+            self.uses.setdefault(layer, []).append(act)
+
+    def _swish(self, args: tuple) -> tuple[str, dict] | None:
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        if len(tensors) != 2:
+            return None
+        a, b = tensors
+        for x, s in ((a, b), (b, a)):
+            if self.sigmoid_of.get(id(s)) == id(x):
+                self.swish_sigmoids.add(id(s))
+                return ("silu", {})
+        return None
+
+    def result(self, outputs: set[str], layers: list[str]) -> dict[str, DetectedActivation]:
+        found: dict[str, DetectedActivation] = {}
+        for layer in layers:
+            uses = list(self.uses.get(layer, []))
+            sigmoids = [s for s in self.sigmoid_uses.get(layer, []) if s not in self.swish_sigmoids]
+            uses += [("sigmoid", {})] * len(sigmoids)
+            if layer in outputs:
+                uses.append(("linear", {}))
+            act = _combine(uses)
+            found[layer] = DetectedActivation(
+                act[0] if act else None, act[1] if act else {}, "hooks"
+            )
+        return found
+
+
+def _detect_hooks(model: nn.Module, example_input: Any) -> dict[str, DetectedActivation]:
+    tracer = _Tracer()
+    layers = [(n, m) for n, m in model.named_modules() if is_layer(m)]
+    handles = []
+    for name, module in layers:
+        handles.append(module.register_forward_hook(_tagger(tracer, name)))
+    try:
+        with torch.no_grad(), tracer:
+            args = example_input if isinstance(example_input, tuple) else (example_input,)
+            output = model(*args)
+    finally:
+        for handle in handles:
+            handle.remove()
+    flat, _ = tree_flatten(output)
+    return tracer.result(tracer.layers_of(flat), [n for n, _ in layers])
+
+
+def _tagger(tracer: _Tracer, name: str) -> Callable[..., None]:
+    def hook(module: nn.Module, inputs: Any, output: Any) -> None:
+        flat, _ = tree_flatten(output)
+        for value in flat:
+            tracer.tag(value, {name})
+
+    return hook
+
+
+def detect_activations(
+    model: nn.Module, example_input: Any = None, *, method: str = "auto"
+) -> dict[str, DetectedActivation]:
+    """The activation following every Linear/Conv layer, keyed by qualified module name.
+
+    ``method="auto"`` tries ``torch.fx`` first and falls back to execution tracing
+    on ``example_input`` (a tensor or a tuple of positional inputs). Without an
+    input, layers of an untraceable model come back undetermined. Weights are never
+    touched; the model runs under ``torch.no_grad()`` in the fallback.
+
+    >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> {k: v.name for k, v in detect_activations(net).items()}
+    {'0': 'relu', '2': 'linear'}
+    """
+    if method not in ("auto", "fx", "hooks"):
+        raise ValueError(f"method={method!r} is not one of 'auto', 'fx', 'hooks'")
+    if method in ("auto", "fx"):
+        try:
+            return _detect_fx(model)
+        except Exception:  # torch.fx raises many types on untraceable control flow
+            if method == "fx":
+                raise
+    if example_input is None:
+        return {
+            name: DetectedActivation(None, {}, "none")
+            for name, module in model.named_modules()
+            if is_layer(module)
+        }
+    return _detect_hooks(model, example_input)

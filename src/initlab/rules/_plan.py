@@ -1,0 +1,168 @@
+"""The plan: one row per parameter and persistent buffer, computed without sampling.
+
+Records first, rendering second: :meth:`Plan.to_records` is the data; the text
+table, the ``rich`` table and the JSON all read those records.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["CheckpointReport", "Plan", "PlanEntry"]
+
+#: Where a row's values come from.
+SOURCES = ("rule", "torch-default", "pretrained", "tied", "kept", "buffer-default")
+
+
+@dataclass(kw_only=True)
+class PlanEntry:
+    """One tensor of the model and how it will be initialized.
+
+    ``std`` is the standard deviation the scheme gives (0 for constants, None when
+    unknown, e.g. kept or pretrained values); ``bound`` the largest magnitude when
+    bounded. ``tied_to`` names the first name of the storage this row shares
+    (None for the first name itself). ``source`` is one of ``SOURCES``.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    module: str
+    module_type: str
+    role: str
+    rule: str | None = None
+    rule_index: int | None = None
+    scheme: str | None = None
+    scheme_config: dict[str, Any] | None = None
+    layout: str | None = None
+    fans: dict[str, float] | None = None
+    std: float | None = None
+    bound: float | None = None
+    mean: float | None = None
+    activation: str | None = None
+    tied_to: str | None = None
+    source: str = "rule"
+    note: str = ""
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready dict (shape as a list)."""
+        record = asdict(self)
+        record["shape"] = list(self.shape)
+        return record
+
+
+@dataclass(kw_only=True)
+class CheckpointReport:
+    """Outcome of matching a checkpoint against the model (names after prefix mapping)."""
+
+    path: str = ""
+    matched: list[str] = field(default_factory=list)
+    mismatched: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; ``mismatched`` maps name -> [checkpoint shape, model shape]."""
+        return asdict(self)
+
+
+_COLUMNS = ("name", "shape", "module_type", "role", "scheme", "std", "activation", "tied_to")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (tuple, list)):
+        return "x".join(str(v) for v in value) or "scalar"
+    return str(value)
+
+
+@dataclass(kw_only=True)
+class Plan:
+    """Every parameter and persistent buffer with its scheme; see :class:`PlanEntry`.
+
+    ``uncovered`` lists names no rule covered (empty unless ``default="torch"``
+    or a dry run); ``undetermined`` the layers whose following activation could
+    not be found; ``applied`` says whether weights were written.
+    """
+
+    entries: list[PlanEntry] = field(default_factory=list)
+    seed: int | None = None
+    rules: str = ""
+    uncovered: list[str] = field(default_factory=list)
+    undetermined: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    checkpoint: CheckpointReport | None = None
+    materialized_on: str | None = None
+    applied: bool = False
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, name: str) -> PlanEntry:
+        for entry in self.entries:
+            if entry.name == name:
+                return entry
+        raise KeyError(f"no parameter or buffer named {name!r} in the plan")
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One dict per row, in model order."""
+        return [e.to_record() for e in self.entries]
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The rows as a JSON list (the ``initlab plan --json`` output)."""
+        return json.dumps(self.to_records(), **{"indent": 2, **kwargs})
+
+    def summary(self) -> dict[str, Any]:
+        """Seed, rule set, counts and the lists that need attention."""
+        return {
+            "seed": self.seed,
+            "rules": self.rules,
+            "tensors": len(self.entries),
+            "uncovered": list(self.uncovered),
+            "undetermined_activations": list(self.undetermined),
+            "warnings": list(self.warnings),
+            "checkpoint": self.checkpoint.to_dict() if self.checkpoint else None,
+            "materialized_on": self.materialized_on,
+            "applied": self.applied,
+        }
+
+    def rows(self) -> list[list[str]]:
+        """The table body as strings (columns: ``_COLUMNS``)."""
+        return [[_cell(getattr(e, c)) for c in _COLUMNS] for e in self.entries]
+
+    def footer(self) -> list[str]:
+        """Lines printed under the table."""
+        lines = [f"rules: {self.rules}  seed: {self.seed}  tensors: {len(self.entries)}"]
+        if self.uncovered:
+            lines.append("kept PyTorch default (no rule): " + ", ".join(self.uncovered))
+        if self.undetermined:
+            lines.append("activation undetermined: " + ", ".join(self.undetermined))
+        lines.extend(f"warning: {w}" for w in self.warnings)
+        return lines
+
+    def __str__(self) -> str:
+        rows = [list(_COLUMNS), *self.rows()]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
+        text = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+        text.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join([*text, *self.footer()])
+
+    def __rich__(self) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title="initlab plan", show_lines=False)
+        for column in _COLUMNS:
+            table.add_column(column, overflow="fold", no_wrap=column in ("shape", "std"))
+        for row in self.rows():
+            table.add_row(*row)
+        return Group(table, *(Text(line) for line in self.footer()))

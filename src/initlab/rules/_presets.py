@@ -1,0 +1,486 @@
+"""Presets: rule sets that reproduce well-known models' initialization.
+
+A preset is a function of the model (it may count layers or find residual
+blocks) that returns a plain :class:`RuleSet`; the rules are data and can be
+saved. Every preset takes the bias option (``"zero"``, ``"positive"`` with
+``bias_value`` — the small positive constant sometimes advised for ReLU — or
+``"torch"``, PyTorch's U(±1/√fan_in)); tensors a preset does not expect stay
+uncovered and the plan lists them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from initlab._gains import gain
+from initlab._validation import check_choice, unknown_name_error
+from initlab.rules._activations import DetectedActivation, is_layer
+from initlab.rules._roles import is_norm_module
+from initlab.rules._rules import Rule, RuleSet
+
+__all__ = ["PRESETS", "Preset", "preset", "resolve_rules"]
+
+BIAS_CHOICES = ("zero", "positive", "torch")
+_RELU_FAMILY = ("relu", "relu6", "leaky_relu")
+_GLOROT_FAMILY = ("tanh", "sigmoid", "softsign", "hardtanh")
+
+
+@dataclass(kw_only=True)
+class Preset:
+    """A named preset with its options; :meth:`rules` builds the rule set for a model."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.name not in PRESETS:
+            raise unknown_name_error("preset", self.name, PRESETS)
+        _, allowed, _ = PRESETS[self.name]
+        unknown = sorted(set(self.options) - set(allowed) - {"bias", "bias_value"})
+        if unknown:
+            raise TypeError(
+                f"preset {self.name!r} has no option(s) {unknown}; it takes "
+                f"{sorted({*allowed, 'bias', 'bias_value'})}"
+            )
+        check_choice("bias", self.options.get("bias", "zero"), BIAS_CHOICES)
+
+    def rules(
+        self, model: nn.Module, activations: Mapping[str, DetectedActivation] | None = None
+    ) -> RuleSet:
+        """The rules this preset gives ``model``."""
+        builder, _, source = PRESETS[self.name]
+        rules = builder(model, dict(activations or {}), **self.options)
+        return RuleSet(rules=rules, name=self.name, source=source)
+
+
+def preset(name: str, **options: Any) -> Preset:
+    """A preset with options, e.g. ``preset("gpt2", bias="positive", bias_value=0.01)``."""
+    return Preset(name=name, options=options)
+
+
+def _bias_rules(bias: str, bias_value: float, default: str = "zero") -> list[Rule]:
+    choice = bias or default
+    if choice == "zero":
+        return [Rule(scheme="zeros", role="bias", description="bias: zero")]
+    if choice == "positive":
+        return [
+            Rule(
+                scheme="constant",
+                args={"value": bias_value},
+                role="bias",
+                description=f"bias: constant {bias_value}",
+            )
+        ]
+    return [Rule(scheme="torch_default", role="bias", description="bias: PyTorch default")]
+
+
+def _norm_rules() -> list[Rule]:
+    return [
+        Rule(scheme="ones", role="norm_scale", description="norm scale: ones"),
+        Rule(scheme="zeros", role="norm_shift", description="norm shift: zeros"),
+    ]
+
+
+# --- torch-default ---------------------------------------------------------------------
+
+
+def _torch_default(
+    model: nn.Module, acts: dict, *, bias: str = "torch", bias_value: float = 0.01
+) -> list[Rule]:
+    rules = [] if bias == "torch" else _bias_rules(bias, bias_value)
+    return [*rules, Rule(scheme="torch_default", description="PyTorch module default")]
+
+
+# --- auto ------------------------------------------------------------------------------
+
+
+def _scheme_for(act: DetectedActivation) -> tuple[str, dict[str, Any]]:
+    name = act.name
+    if name in _RELU_FAMILY:
+        slope = float(act.params.get("negative_slope", 0.0 if name != "leaky_relu" else 0.01))
+        return "he_normal", {"negative_slope": slope}
+    if name in _GLOROT_FAMILY:
+        return "xavier_uniform", {}
+    if name == "selu":
+        return "lecun_normal", {}
+    if name == "linear" or name is None:
+        return "variance_scaling", {"scale": 1.0, "mode": "fan_in", "distribution": "normal"}
+    scale = gain(name, **act.params) ** 2
+    return "variance_scaling", {"scale": scale, "mode": "fan_in", "distribution": "normal"}
+
+
+def _recurrent_rules(orthogonal: bool, forget_bias: float | None) -> list[Rule]:
+    rules = []
+    if forget_bias is not None:
+        rules.append(
+            Rule(
+                scheme="lstm_forget_bias",
+                args={"value": forget_bias},
+                module=("LSTM", "LSTMCell"),
+                role="recurrent_bias",
+                description=f"LSTM forget-gate bias {forget_bias}",
+            )
+        )
+    if orthogonal:
+        for module, gates in (("LSTM", 4), ("GRU", 3), ("LSTMCell", 4), ("GRUCell", 3), ("RNN", 1)):
+            rules.append(
+                Rule(
+                    scheme="orthogonal",
+                    module=module,
+                    role="recurrent_hidden",
+                    layout={"name": "torch", "chunks": gates},
+                    description=f"{module} recurrent: orthogonal per gate",
+                )
+            )
+    return rules
+
+
+def _auto(
+    model: nn.Module,
+    acts: dict,
+    *,
+    bias: str = "zero",
+    bias_value: float = 0.01,
+    recurrent_orthogonal: bool = True,
+    forget_bias: float | None = 1.0,
+) -> list[Rule]:
+    rules = [
+        Rule(
+            scheme="xavier_uniform",
+            module="MultiheadAttention",
+            role="attention_in_proj",
+            layout={"name": "torch", "chunks": 3},
+            description="MHA in_proj: Glorot per Q/K/V chunk",
+        ),
+        Rule(
+            scheme="xavier_uniform",
+            name="*out_proj.weight",
+            module="NonDynamicallyQuantizableLinear",
+            description="MHA out_proj: Glorot",
+        ),
+    ]
+    for layer, act in acts.items():
+        scheme, args = _scheme_for(act)
+        label = act.label() or "undetermined: variance_scaling(1) fallback"
+        rules.append(
+            Rule(scheme=scheme, args=args, name=f"{layer}.weight", description=f"auto: {label}")
+        )
+    rules += [
+        Rule(
+            scheme="variance_scaling",
+            args={"scale": 1.0, "distribution": "normal"},
+            role="weight",
+            description="auto: layer not reached by tracing",
+        ),
+        *_recurrent_rules(recurrent_orthogonal, forget_bias),
+        *_bias_rules(bias, bias_value),
+        *_norm_rules(),
+        Rule(scheme="torch_default", description="everything else: PyTorch default"),
+    ]
+    return rules
+
+
+# --- transformer presets -----------------------------------------------------------------
+
+
+def _count_layers(model: nn.Module, n_layer: int | None) -> int:
+    if n_layer is not None:
+        return int(n_layer)
+    config = getattr(model, "config", None)
+    for key in ("n_layer", "num_hidden_layers", "n_layers", "num_layers"):
+        if config is not None and isinstance(getattr(config, key, None), int):
+            return int(getattr(config, key))
+    lists = [m for m in model.modules() if isinstance(m, nn.ModuleList)]
+    if not lists:
+        raise ValueError("cannot count transformer blocks: pass n_layer= to the preset")
+    return max(len(m) for m in lists)
+
+
+def _gpt2(
+    model: nn.Module,
+    acts: dict,
+    *,
+    bias: str = "zero",
+    bias_value: float = 0.01,
+    std: float = 0.02,
+    n_layer: int | None = None,
+    residual: Sequence[str] = ("*attn.c_proj.weight", "*mlp.c_proj.weight"),
+) -> list[Rule]:
+    layers = _count_layers(model, n_layer)
+    residual_std = std / math.sqrt(2 * layers)
+    return [
+        Rule(
+            scheme="normal",
+            args={"std": residual_std},
+            name=tuple(residual),
+            description=f"residual projection: N(0, ({std}/sqrt(2*{layers}))^2)",
+        ),
+        *_bias_rules(bias, bias_value),
+        *_norm_rules(),
+        Rule(
+            scheme="normal",
+            args={"std": std},
+            role=("weight", "embedding"),
+            description=f"N(0, {std}^2)",
+        ),
+    ]
+
+
+def _bert(
+    model: nn.Module,
+    acts: dict,
+    *,
+    bias: str = "zero",
+    bias_value: float = 0.01,
+    std: float = 0.02,
+    truncated: bool = False,
+) -> list[Rule]:
+    if truncated:
+        scheme, args = "truncated_normal", {"std": std, "trunc_std_multiple": 2.0}
+    else:
+        scheme, args = "normal", {"std": std}
+    return [
+        *_bias_rules(bias, bias_value),
+        *_norm_rules(),
+        Rule(
+            scheme=scheme,
+            args=args,
+            role=("weight", "embedding"),
+            description=f"{scheme} std {std}",
+        ),
+    ]
+
+
+_LAYER_ID = re.compile(r"(?:^|\.)(?:layers|h|blocks|layer)\.(\d+)\.")
+
+
+def _llama(
+    model: nn.Module,
+    acts: dict,
+    *,
+    bias: str = "zero",
+    bias_value: float = 0.01,
+    std: float = 0.02,
+    depth_init: bool = True,
+    n_layer: int | None = None,
+    scaled: Sequence[str] = ("o_proj", "wo", "down_proj", "w2", "up_proj", "w3"),
+    output: Sequence[str] = ("lm_head", "output"),
+) -> list[Rule]:
+    layers = _count_layers(model, n_layer)
+    rules = []
+    for name, module in model.named_modules():
+        found = _LAYER_ID.search(name + ".")
+        if not found or not is_layer(module) or name.rpartition(".")[2] not in scaled:
+            continue
+        depth = int(found.group(1)) + 1 if depth_init else layers
+        scaled_std = std / math.sqrt(2 * depth)
+        rules.append(
+            Rule(
+                scheme="truncated_normal",
+                args={"std": scaled_std},
+                name=f"{name}.weight",
+                description=f"depth-scaled: {std}/sqrt(2*{depth})",
+            )
+        )
+    return [
+        *rules,
+        *_output_rules(model, output),
+        *_bias_rules(bias, bias_value),
+        *_norm_rules(),
+        Rule(scheme="normal", args={"std": 1.0}, role="embedding", description="embedding N(0, 1)"),
+        Rule(
+            scheme="truncated_normal",
+            args={"std": std},
+            role="weight",
+            description=f"trunc_normal std {std}",
+        ),
+    ]
+
+
+def _output_rules(model: nn.Module, output: Sequence[str]) -> list[Rule]:
+    rules = []
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Linear) and name.rpartition(".")[2] in output:
+            s = module.in_features**-0.5
+            rules.append(
+                Rule(
+                    scheme="truncated_normal",
+                    args={"std": s, "trunc_std_multiple": 3.0},
+                    name=f"{name}.weight",
+                    description="output: trunc_normal std dim^-0.5, ±3σ",
+                )
+            )
+    return rules
+
+
+def _vit_jax(
+    model: nn.Module,
+    acts: dict,
+    *,
+    bias: str = "zero",
+    bias_value: float = 0.01,
+    head: str = "head",
+    head_bias: float = 0.0,
+) -> list[Rule]:
+    return [
+        Rule(scheme="zeros", name=f"{head}.weight", description="head: zeros"),
+        Rule(
+            scheme="constant",
+            args={"value": head_bias},
+            name=f"{head}.bias",
+            description="head bias",
+        ),
+        Rule(
+            scheme="normal",
+            args={"std": 1e-6},
+            name="*mlp*",
+            role="bias",
+            description="MLP bias: N(0, 1e-6^2)",
+        ),
+        Rule(
+            scheme="truncated_normal",
+            args={"std": 0.02},
+            name="*pos_embed*",
+            description="pos_embed: trunc_normal .02",
+        ),
+        Rule(
+            scheme="normal",
+            args={"std": 1e-6},
+            name=("*cls_token", "*reg_token"),
+            description="tokens: N(0, 1e-6^2)",
+        ),
+        Rule(
+            scheme="lecun_truncated_normal",
+            module="Conv2d",
+            role="weight",
+            description="patch embedding: LeCun normal (truncated)",
+        ),
+        Rule(scheme="xavier_uniform", module="Linear", role="weight", description="Glorot uniform"),
+        Rule(
+            scheme="xavier_uniform",
+            module="MultiheadAttention",
+            role="attention_in_proj",
+            layout={"name": "torch", "chunks": 3},
+            description="packed qkv: Glorot per chunk",
+        ),
+        *_bias_rules(bias, bias_value),
+        *_norm_rules(),
+    ]
+
+
+def _last_norms(model: nn.Module, block_types: Sequence[str]) -> list[str]:
+    import fnmatch
+
+    found = []
+    for name, module in model.named_modules():
+        if not any(fnmatch.fnmatchcase(type(module).__name__, p) for p in block_types):
+            continue
+        norms = [
+            f"{name}.{child}"
+            for child, m in module.named_children()
+            if is_norm_module(m) and getattr(m, "weight", None) is not None
+        ]
+        if norms:
+            found.append(norms[-1])
+    return found
+
+
+def _resnet(
+    model: nn.Module,
+    acts: dict,
+    *,
+    bias: str = "zero",
+    bias_value: float = 0.01,
+    zero_init_residual: bool = True,
+    block_types: Sequence[str] = ("*Block", "Bottleneck"),
+) -> list[Rule]:
+    rules = []
+    if zero_init_residual:
+        names = tuple(f"{n}.weight" for n in _last_norms(model, block_types))
+        if names:
+            rules.append(
+                Rule(
+                    scheme="zeros",
+                    name=names,
+                    description="last norm scale of each residual block: zero",
+                )
+            )
+    return [
+        *rules,
+        Rule(
+            scheme="kaiming_normal",
+            args={"mode": "fan_out", "nonlinearity": "relu"},
+            module="_ConvNd",
+            role="weight",
+            description="conv: Kaiming normal fan_out",
+        ),
+        *_norm_rules(),
+        *_bias_rules(bias, bias_value),
+        Rule(scheme="torch_default", module="Linear", description="classifier: PyTorch default"),
+    ]
+
+
+Builder = Callable[..., list[Rule]]
+
+#: name -> (builder, option names, documented source).
+PRESETS: dict[str, tuple[Builder, tuple[str, ...], str]] = {
+    "torch-default": (_torch_default, (), "torch.nn module reset_parameters (torch 2.x)"),
+    "auto": (
+        _auto,
+        ("recurrent_orthogonal", "forget_bias"),
+        "He et al. 2015 / Glorot & Bengio 2010 / Klambauer et al. 2017, by detected activation",
+    ),
+    "gpt2": (
+        _gpt2,
+        ("std", "n_layer", "residual"),
+        "Radford et al. 2019; HF transformers GPT2PreTrainedModel._init_weights",
+    ),
+    "bert": (
+        _bert,
+        ("std", "truncated"),
+        "Devlin et al. 2019; HF transformers BertPreTrainedModel._init_weights",
+    ),
+    "llama": (
+        _llama,
+        ("std", "depth_init", "n_layer", "scaled", "output"),
+        "torchtitan models/llama3 init_weights (depth_init)",
+    ),
+    "vit-jax": (
+        _vit_jax,
+        ("head", "head_bias"),
+        "timm vision_transformer init_weights_vit_jax (big_vision)",
+    ),
+    "resnet": (
+        _resnet,
+        ("zero_init_residual", "block_types"),
+        "torchvision models/resnet.py; Goyal et al. 2017 zero-gamma",
+    ),
+}
+
+
+def resolve_rules(
+    rules_or_preset: Any, model: nn.Module, activations: Mapping[str, DetectedActivation]
+) -> RuleSet:
+    """Turn a preset name, :class:`Preset`, :class:`RuleSet` or list of rules into rules."""
+    if isinstance(rules_or_preset, str):
+        return Preset(name=rules_or_preset).rules(model, activations)
+    if isinstance(rules_or_preset, Preset):
+        return rules_or_preset.rules(model, activations)
+    if isinstance(rules_or_preset, RuleSet):
+        return rules_or_preset
+    if isinstance(rules_or_preset, Mapping):
+        return RuleSet.from_dict(rules_or_preset)
+    if isinstance(rules_or_preset, Sequence):
+        return RuleSet(
+            rules=[r if isinstance(r, Rule) else Rule.from_dict(r) for r in rules_or_preset]
+        )
+    raise TypeError(
+        f"rules_or_preset={rules_or_preset!r} must be a preset name ({', '.join(PRESETS)}), "
+        "a Preset, a RuleSet, or a list of rules"
+    )

@@ -1,0 +1,275 @@
+"""Declarative init rules: match by module type, name glob and role; name a scheme.
+
+Match semantics (stated once, used everywhere): rules are tried in order and the
+**first rule whose every given criterion matches wins**. A criterion left as
+``None`` matches anything. ``module`` globs are compared with the class name of
+the owning module and of each of its base classes (so ``"Linear"`` also matches
+subclasses, ``"*Norm"`` matches ``LayerNorm`` and ``LlamaRMSNorm``); ``name``
+globs are compared with the full qualified name (``fnmatchcase``); ``role`` with
+the role from :data:`initlab.rules.ROLES`. A rule without ``role`` matches
+parameters only; buffers are matched only by rules that name the ``buffer`` or
+``running_stats`` role.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from initlab._fans import Layout, get_layout
+from initlab._registry import get, known_names
+from initlab._validation import unknown_name_error
+from initlab.rules._roles import ROLES
+
+__all__ = ["BUILTIN_SCHEMES", "Rule", "RuleSet", "load_rules", "save_rules"]
+
+#: Schemes the rule engine implements itself (not in the initializer registry):
+#: ``torch_default`` is PyTorch's own default for the owning module, ``keep`` leaves
+#: the current values, ``lstm_forget_bias`` is zeros with ``value`` on the forget gate.
+BUILTIN_SCHEMES = ("torch_default", "keep", "lstm_forget_bias")
+
+Patterns = tuple[str, ...] | None
+PatternLike = str | Sequence[str] | None
+
+
+def _patterns(value: str | Sequence[str] | None, arg: str) -> Patterns:
+    if value is None:
+        return None
+    items = (value,) if isinstance(value, str) else tuple(value)
+    if not items or not all(isinstance(v, str) and v for v in items):
+        raise TypeError(f"{arg}={value!r} must be a non-empty string or list of strings")
+    return items
+
+
+@dataclass(kw_only=True, frozen=True)
+class Rule:
+    """One declarative rule. See the module docstring for match semantics.
+
+    ``scheme`` is a registered initializer name (``initlab.known_names()``) or one
+    of :data:`BUILTIN_SCHEMES`; ``args`` its keyword arguments. ``layout`` is given
+    to fan-based schemes; its ``chunks`` also splits schemes without a layout
+    (orthogonal per LSTM gate) into independently filled chunks along dim 0.
+
+    >>> Rule(scheme="zeros", role="bias").matches("fc.bias", ("Linear",), "bias")
+    True
+    """
+
+    scheme: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    module: PatternLike = None
+    name: PatternLike = None
+    role: PatternLike = None
+    layout: str | Mapping[str, Any] | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "module", _patterns(self.module, "module"))
+        object.__setattr__(self, "name", _patterns(self.name, "name"))
+        object.__setattr__(self, "role", _patterns(self.role, "role"))
+        object.__setattr__(self, "args", dict(self.args))
+        for role in self._get("role") or ():
+            if role not in ROLES:
+                raise unknown_name_error("role", role, ROLES)
+        if not isinstance(self.scheme, str):
+            raise TypeError(f"scheme={self.scheme!r} must be a registered scheme name")
+        if self.scheme not in BUILTIN_SCHEMES and self.scheme not in known_names():
+            raise unknown_name_error("scheme", self.scheme, [*BUILTIN_SCHEMES, *known_names()])
+        if self.layout is not None:
+            self.layout_object()
+
+    def layout_object(self) -> Layout | None:
+        """The rule's layout as a :class:`initlab.Layout`, or None."""
+        if self.layout is None:
+            return None
+        if isinstance(self.layout, str):
+            return get_layout(self.layout)
+        return Layout.from_dict(self.layout)
+
+    def _get(self, criterion: str) -> Patterns:
+        value = getattr(self, criterion)
+        return None if value is None else tuple(value)
+
+    def matches(self, qualified_name: str, module_types: Sequence[str], role: str) -> bool:
+        """True when every given criterion matches (see the module docstring)."""
+        roles, names, modules = self._get("role"), self._get("name"), self._get("module")
+        if roles is None:
+            if role in ("buffer", "running_stats"):
+                return False
+        elif role not in roles:
+            return False
+        if names is not None and not any(fnmatch.fnmatchcase(qualified_name, p) for p in names):
+            return False
+        return modules is None or any(
+            fnmatch.fnmatchcase(t, p) for p in modules for t in module_types
+        )
+
+    def build(self) -> Any:
+        """The initializer this rule names, with its layout (raises on bad arguments)."""
+        if self.scheme in BUILTIN_SCHEMES:
+            return None
+        args = dict(self.args)
+        layout = self.layout_object()
+        if layout is not None and "layout" in _fields_of(self.scheme):
+            args["layout"] = layout
+        return get(self.scheme, **args)
+
+    def describe(self) -> str:
+        """A short human label: the description, or the criteria."""
+        if self.description:
+            return self.description
+        parts = [f"{k}={','.join(v)}" for k, v in self._criteria().items() if v]
+        return " ".join(parts) or "*"
+
+    def _criteria(self) -> dict[str, Patterns]:
+        return {"module": self._get("module"), "name": self._get("name"), "role": self._get("role")}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict; :meth:`from_dict` inverts it."""
+        data: dict[str, Any] = {"scheme": self.scheme}
+        if self.args:
+            data["args"] = dict(self.args)
+        for key, value in self._criteria().items():
+            if value is not None:
+                data[key] = value[0] if len(value) == 1 else list(value)
+        if self.layout is not None:
+            data["layout"] = self.layout if isinstance(self.layout, str) else dict(self.layout)
+        if self.description:
+            data["description"] = self.description
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Rule:
+        """Build from a plain dict (unknown keys are an error)."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a rule must be a dict, got {type(data).__name__}: {data!r}")
+        allowed = ("scheme", "args", "module", "name", "role", "layout", "description")
+        unknown = sorted(set(data) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"rule {dict(data)!r} has unknown key(s) {unknown}; allowed: {allowed}"
+            )
+        if "scheme" not in data:
+            raise ValueError(f"rule {dict(data)!r} needs a 'scheme' key")
+        return cls(**dict(data))
+
+
+def _fields_of(scheme: str) -> set[str]:
+    import dataclasses
+
+    return {f.name for f in dataclasses.fields(type(get(scheme)))}
+
+
+def module_type_names(module: nn.Module) -> tuple[str, ...]:
+    """Class names of the module and its bases, most specific first."""
+    return tuple(cls.__name__ for cls in type(module).__mro__ if cls is not object)
+
+
+@dataclass(kw_only=True)
+class RuleSet:
+    """An ordered list of rules; the first match wins."""
+
+    rules: list[Rule] = field(default_factory=list)
+    name: str = "custom"
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        self.rules = [r if isinstance(r, Rule) else Rule.from_dict(r) for r in self.rules]
+
+    def match(self, qualified_name: str, module: nn.Module, role: str) -> tuple[int, Rule] | None:
+        """The index and rule of the first match, or None."""
+        types = module_type_names(module)
+        for index, rule in enumerate(self.rules):
+            if rule.matches(qualified_name, types, role):
+                return index, rule
+        return None
+
+    def __add__(self, other: RuleSet | Iterable[Rule]) -> RuleSet:
+        more = other.rules if isinstance(other, RuleSet) else list(other)
+        return RuleSet(rules=[*self.rules, *more], name=self.name, source=self.source)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"name": ..., "source": ..., "rules": [...]}``."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "rules": [r.to_dict() for r in self.rules],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> RuleSet:
+        """From :meth:`to_dict`'s dict or a bare list of rule dicts."""
+        if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
+            return cls(rules=[Rule.from_dict(r) for r in data])
+        if not isinstance(data, Mapping) or "rules" not in data:
+            raise ValueError("a rule file must hold a list of rules or a dict with a 'rules' list")
+        unknown = sorted(set(data) - {"name", "source", "rules"})
+        if unknown:
+            raise ValueError(f"rule set has unknown key(s) {unknown}; allowed: name, source, rules")
+        rules = data["rules"]
+        if not isinstance(rules, list):
+            raise TypeError(f"'rules' must be a list, got {type(rules).__name__}")
+        return cls(
+            rules=[Rule.from_dict(r) for r in rules],
+            name=str(data.get("name", "custom")),
+            source=str(data.get("source", "")),
+        )
+
+    def to_json(self) -> str:
+        """JSON text."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_yaml(self) -> str:
+        """YAML text (loads back with ``yaml.safe_load``)."""
+        import yaml
+
+        return str(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def from_json(cls, text: str) -> RuleSet:
+        """Parse JSON text."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"rules are not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> RuleSet:
+        """Parse YAML text with ``yaml.safe_load`` (no arbitrary objects)."""
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"rules are not valid YAML: {exc}") from None
+        return cls.from_dict(data)
+
+
+def load_rules(path: str | Path) -> RuleSet:
+    """Read rules from a ``.json``, ``.yaml`` or ``.yml`` file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"rules file {str(path)!r} does not exist")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json":
+        return RuleSet.from_json(text)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        return RuleSet.from_yaml(text)
+    raise ValueError(f"rules file {str(path)!r} must end in .json, .yaml or .yml")
+
+
+def save_rules(rules: RuleSet, path: str | Path) -> None:
+    """Write rules as JSON or YAML, chosen by the file suffix."""
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        path.write_text(rules.to_json(), encoding="utf-8")
+    elif path.suffix.lower() in (".yaml", ".yml"):
+        path.write_text(rules.to_yaml(), encoding="utf-8")
+    else:
+        raise ValueError(f"rules file {str(path)!r} must end in .json, .yaml or .yml")

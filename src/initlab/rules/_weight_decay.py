@@ -1,0 +1,126 @@
+"""Optimizer parameter groups that keep weight decay off biases, norms and friends.
+
+Decisions come from roles (the owning module's type), not from ``ndim`` or name
+heuristics alone, so custom norms (RMSNorm classes, anything whose class name
+contains "Norm", or types the user declares) are recognised. Tied parameters
+appear once (under their first name).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from torch import nn
+
+from initlab.rules._roles import parameter_role, parameter_sites
+
+__all__ = ["DecayAssignment", "DecayConfig", "decay_report", "param_groups"]
+
+_ALWAYS_EXCLUDED = ("bias", "norm_scale", "norm_shift", "recurrent_bias", "attention_bias_kv")
+
+
+@dataclass(kw_only=True, frozen=True)
+class DecayConfig:
+    """Which parameters are excluded from weight decay.
+
+    Always excluded: biases and normalization scales and shifts. ``embeddings``,
+    ``scalars`` (one-element gates and learnable scales) and ``vectors`` (any other
+    1-D parameter, timm's ``ndim <= 1`` rule) are optional. ``no_decay_names`` are
+    globs on qualified names; ``norm_types`` extra norm classes or class-name globs.
+    """
+
+    weight_decay: float = 0.01
+    embeddings: bool = False
+    scalars: bool = True
+    vectors: bool = False
+    no_decay_names: tuple[str, ...] = ()
+    norm_types: tuple[str | type, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay={self.weight_decay!r} must be >= 0")
+
+
+@dataclass(frozen=True)
+class DecayAssignment:
+    """Where one parameter went and why."""
+
+    name: str
+    role: str
+    decay: bool
+    reason: str
+    tied_names: tuple[str, ...] = ()
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+def _reason(name: str, role: str, ndim: int, numel: int, config: DecayConfig) -> str | None:
+    if role in _ALWAYS_EXCLUDED:
+        return f"role {role}"
+    if any(fnmatch.fnmatchcase(name, p) for p in config.no_decay_names):
+        return "no_decay_names"
+    if config.embeddings and role == "embedding":
+        return "embedding"
+    if config.scalars and numel == 1:
+        return "scalar"
+    if config.vectors and ndim <= 1:
+        return "1-D"
+    return None
+
+
+def decay_report(model: nn.Module, config: DecayConfig | None = None) -> list[DecayAssignment]:
+    """One assignment per trainable parameter storage, in model order."""
+    config = config or DecayConfig()
+    rows = []
+    for site in parameter_sites(model):
+        if not site.tensor.requires_grad:
+            continue
+        role = parameter_role(site.module, site.local_name, site.tensor, config.norm_types)
+        reason = _reason(site.name, role, site.tensor.dim(), site.tensor.numel(), config)
+        rows.append(
+            DecayAssignment(
+                site.name,
+                role,
+                reason is None,
+                reason or "decayed",
+                tuple(a[0] for a in site.aliases),
+            )
+        )
+    return rows
+
+
+def param_groups(
+    model: nn.Module, config: DecayConfig | None = None, **options: Any
+) -> list[dict[str, Any]]:
+    """``[{"params": decayed, "weight_decay": wd}, {"params": excluded, "weight_decay": 0.0}]``
+    for any ``torch.optim`` optimizer. ``options`` build a :class:`DecayConfig` when
+    ``config`` is not given.
+
+    >>> net = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4))
+    >>> [len(g["params"]) for g in param_groups(net, weight_decay=0.1)]
+    [1, 3]
+    """
+    if config is None:
+        config = DecayConfig(**_tuples(options))
+    elif options:
+        raise TypeError("pass either config= or keyword options, not both")
+    params = dict(model.named_parameters())
+    rows = decay_report(model, config)
+    decayed = [params[r.name] for r in rows if r.decay]
+    excluded = [params[r.name] for r in rows if not r.decay]
+    return [
+        {"params": decayed, "weight_decay": config.weight_decay},
+        {"params": excluded, "weight_decay": 0.0},
+    ]
+
+
+def _tuples(options: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: tuple(v) if isinstance(v, Iterable) and not isinstance(v, (str, bytes)) else v
+        for k, v in options.items()
+    }

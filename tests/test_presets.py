@@ -1,0 +1,226 @@
+"""Presets: torch-default parity, auto, resnet, vit-jax, llama, bias options, meta device."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from tests.models_zoo import MLP, ZOO, LSTMTagger, ResNetTiny, TiedLM, TinyTransformer, meta_mlp
+from torch import nn
+
+from initlab.rules import PRESETS, init_model, preset
+
+
+def _build(factory, seed: int) -> nn.Module:  # type: ignore[no-untyped-def]
+    torch.manual_seed(seed)  # test code only: PyTorch's own init from the global RNG
+    return factory()
+
+
+# "shared" is left out: its shared Linear is constructed before the layers that precede it in
+# module order, and parity is defined for construction order == module order.
+@pytest.mark.parametrize("name", ["mlp", "resnet", "transformer", "lstm", "tied_lm"])
+def test_torch_default_bit_identical_with_shared_generator(name: str) -> None:
+    reference = _build(ZOO[name], 123)
+    model = _build(ZOO[name], 999)
+    plan = init_model(model, "torch-default", generator=torch.Generator().manual_seed(123))
+    assert plan.applied and plan.seed is None
+    for key, value in reference.state_dict().items():
+        assert torch.equal(value, model.state_dict()[key]), key
+
+
+def test_torch_default_per_parameter_streams_same_distributions() -> None:
+    model = MLP()
+    plan = init_model(model, "torch-default", seed=0)
+    bound = 1 / math.sqrt(16)
+    assert plan["fc1.weight"].bound == pytest.approx(bound)
+    assert plan["fc1.bias"].bound == pytest.approx(bound)
+    assert model.fc1.weight.abs().max() <= bound
+
+
+def test_torch_default_keeps_mha_halved_variance() -> None:
+    plan = init_model(TinyTransformer(dim=32), "torch-default", seed=0, dry_run=True)
+    assert plan["block.self_attn.in_proj_weight"].std == pytest.approx((2 / (32 + 96)) ** 0.5)
+    assert plan["block.self_attn.out_proj.bias"].scheme == "torch_default:Zeros"
+
+
+def test_torch_default_uncovered_custom_parameter() -> None:
+    model = MLP()
+    model.scale = nn.Parameter(torch.ones(()))
+    with pytest.raises(ValueError, match=r"matched no rule: scale"):
+        init_model(model, "torch-default", seed=0)
+    plan = init_model(model, "torch-default", seed=0, default="torch")
+    assert plan["scale"].source == "kept"
+
+
+def test_auto_schemes_by_activation() -> None:
+    model = nn.Sequential(
+        nn.Linear(8, 8),
+        nn.ReLU(),
+        nn.Linear(8, 8),
+        nn.Tanh(),
+        nn.Linear(8, 8),
+        nn.SELU(),
+        nn.Linear(8, 8),
+        nn.GELU(),
+        nn.Linear(8, 2),
+    )
+    plan = init_model(model, "auto", seed=0, dry_run=True)
+    schemes = [plan[f"{i}.weight"].scheme for i in (0, 2, 4, 6, 8)]
+    assert schemes == [
+        "he_normal",
+        "xavier_uniform",
+        "lecun_normal",
+        "variance_scaling",
+        "variance_scaling",
+    ]
+    from initlab import gain
+
+    assert plan["6.weight"].std == pytest.approx(gain("gelu") / math.sqrt(8))
+    assert plan["8.weight"].std == pytest.approx(1 / math.sqrt(8))
+    assert plan["6.weight"].activation == "gelu" and plan["8.weight"].activation == "linear"
+
+
+def test_auto_lists_undetermined_layers() -> None:
+    class Branchy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.a(x)
+            return torch.relu(h) + torch.tanh(h) + torch.sigmoid(self.b(x))
+
+    plan = init_model(Branchy(), "auto", seed=0, dry_run=True)
+    assert plan.undetermined == ["a"]
+    assert "undetermined" in plan["a.weight"].rule and "activation undetermined: a" in str(plan)
+
+
+def test_auto_falls_back_to_hooks_for_untraceable_models() -> None:
+    class Untraceable(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.sum() > -1e9:  # data-dependent control flow defeats torch.fx
+                x = self.a(x)
+            return self.b(x * torch.sigmoid(x))
+
+    plan = init_model(Untraceable(), "auto", seed=0, dry_run=True)
+    assert plan.undetermined == ["a", "b"]
+    plan = init_model(Untraceable(), "auto", seed=0, example_input=torch.randn(2, 4))
+    assert plan["a.weight"].activation == "silu" and plan["b.weight"].activation == "linear"
+
+
+def test_resnet_preset_zero_gamma_and_fan_out() -> None:
+    model = ResNetTiny()
+    plan = init_model(model, "resnet", seed=0)
+    assert torch.all(model.layer1.bn2.weight == 0) and torch.all(model.layer2.bn2.weight == 0)
+    assert torch.all(model.layer2.downsample[1].weight == 1)
+    assert plan["layer1.conv1.weight"].std == pytest.approx(math.sqrt(2 / (8 * 9)))
+    assert plan["fc.weight"].source == "torch-default"
+
+
+def test_bias_options() -> None:
+    for bias, check in (
+        ("zero", lambda b: torch.all(b == 0)),
+        ("positive", lambda b: torch.all(b == 0.1)),
+        ("torch", lambda b: b.abs().max() <= 1 / math.sqrt(16) and b.abs().sum() > 0),
+    ):
+        model = MLP()
+        init_model(model, preset("auto", bias=bias, bias_value=0.1), seed=0)
+        assert check(model.fc1.bias.detach()), bias
+    with pytest.raises(ValueError, match="bias='tiny'"):
+        preset("gpt2", bias="tiny")
+    with pytest.raises(TypeError, match="has no option"):
+        preset("gpt2", stdd=0.1)
+    with pytest.raises(ValueError, match="did you mean 'gpt2'"):
+        preset("gpt-2")
+
+
+def test_vit_jax_zero_head_and_xavier() -> None:
+    class ViTish(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.patch = nn.Conv2d(3, 16, 4, 4)
+            self.pos_embed = nn.Parameter(torch.zeros(1, 5, 16))
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, 16))
+            self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+            self.mlp = nn.Sequential(nn.Linear(16, 32), nn.GELU(), nn.Linear(32, 16))
+            self.norm = nn.LayerNorm(16)
+            self.head = nn.Linear(16, 10)
+
+    model = ViTish()
+    plan = init_model(model, "vit-jax", seed=0)
+    assert torch.all(model.head.weight == 0) and torch.all(model.head.bias == 0)
+    assert plan["mlp.0.weight"].scheme == "xavier_uniform"
+    assert plan["mlp.0.bias"].std == pytest.approx(1e-6)
+    assert plan["patch.weight"].scheme == "lecun_truncated_normal"
+
+
+def test_llama_depth_scaled() -> None:
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.wq, self.wo = nn.Linear(8, 8, bias=False), nn.Linear(8, 8, bias=False)
+            self.norm = nn.RMSNorm(8)
+
+    class Titan(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tok = nn.Embedding(10, 8)
+            self.layers = nn.ModuleList(Block() for _ in range(3))
+            self.output = nn.Linear(8, 10, bias=False)
+
+    plan = init_model(Titan(), "llama", seed=0, dry_run=True)
+    for i in range(3):
+        expected_pre = 0.02 / math.sqrt(2 * (i + 1))
+        assert plan[f"layers.{i}.wo.weight"].scheme_config["std"] == pytest.approx(expected_pre)
+    assert plan["layers.0.wq.weight"].scheme_config["std"] == 0.02
+    assert plan["output.weight"].bound == pytest.approx(3 * 8**-0.5)
+    assert plan["tok.weight"].std == 1.0
+
+
+def test_preset_on_model_it_does_not_fit_lists_uncovered() -> None:
+    plan = init_model(LSTMTagger(), preset("gpt2", n_layer=2), seed=0, dry_run=True)
+    assert any("matched no rule" in w for w in plan.warnings)
+    assert "lstm.weight_hh_l0" in plan.uncovered
+
+
+def test_every_preset_documents_a_source() -> None:
+    assert all(source for _, _, source in PRESETS.values())
+
+
+def test_meta_device_materialized_with_ties() -> None:
+    model = meta_mlp()
+    with pytest.raises(ValueError, match="pass device="):
+        init_model(model, "torch-default", seed=0)
+    plan = init_model(model, "torch-default", seed=0, device="cpu")
+    assert plan.materialized_on == "cpu"
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    assert model.head.weight is model.embed.weight
+    assert torch.all(model.norm.weight == 1)
+    reference = TiedLM()
+    init_model(reference, "torch-default", seed=0)
+    for key, value in reference.state_dict().items():
+        assert torch.equal(value, model.state_dict()[key]), key
+
+
+def test_meta_batchnorm_running_stats_recomputed() -> None:
+    with torch.device("meta"):
+        model = ResNetTiny()
+    plan = init_model(model, "resnet", seed=0, device="cpu")
+    assert torch.all(model.bn.running_var == 1) and model.bn.num_batches_tracked.item() == 0
+    assert plan["bn.running_var"].note == "normalization running stats recomputed"
+
+
+def test_meta_custom_buffer_needs_a_rule() -> None:
+    with torch.device("meta"):
+        model = MLP()
+        model.register_buffer("table", torch.empty(3))
+    with pytest.raises(ValueError, match="table: meta buffer"):
+        init_model(model, "auto", seed=0, device="cpu")
+    rules = [{"scheme": "ones", "name": "table", "role": "buffer"}, {"scheme": "torch_default"}]
+    init_model(model, rules, seed=0, device="cpu")
+    assert torch.all(model.table == 1)
