@@ -173,7 +173,7 @@ class Initializer:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Initializer:
         """Rebuild from :meth:`get_config`'s dict."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls) if f.init}
         unknown = set(config) - names
         if unknown:
             raise TypeError(
@@ -198,8 +198,10 @@ def _as_shape(shape: Any) -> tuple[int, ...]:
     if isinstance(shape, int) and not isinstance(shape, bool):
         shape = (shape,)
     try:
+        if isinstance(shape, (str, bytes)):
+            raise TypeError
         dims = tuple(int(s) for s in shape)
-    except TypeError:
+    except (TypeError, ValueError):
         raise TypeError(f"shape={shape!r} must be an int, a sequence of ints or a tensor") from None
     if any(d < 0 for d in dims):
         raise ValueError(f"shape={dims} has a negative dimension")

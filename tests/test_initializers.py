@@ -1,0 +1,281 @@
+"""The object API: resolution, configs and serialization, seeding, NumPy output, spec()."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import initlab
+from initlab import Initializer
+from initlab._registry import snake_case
+
+
+def _classes() -> list[type[Initializer]]:
+    return sorted({type(initlab.get(n)) for n in initlab.known_names()}, key=lambda c: c.__name__)
+
+
+CLASSES = _classes()
+SHAPE = (16, 8, 3)
+
+
+def _shape_for(cls) -> tuple[int, ...]:
+    return (8, 4) if cls is initlab.Sparse else SHAPE
+
+
+# --- resolution ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_class_name_and_snake_case_resolve(cls):
+    assert type(initlab.get(cls.__name__)) is cls
+    assert type(initlab.get(snake_case(cls.__name__))) is cls
+    assert {cls.__name__, snake_case(cls.__name__)} <= set(initlab.known_names())
+
+
+@pytest.mark.parametrize(
+    ("alias", "cls"),
+    [
+        ("xavier_uniform", initlab.GlorotUniform),
+        ("xavier_normal", initlab.GlorotNormal),
+        ("kaiming_normal", initlab.KaimingNormal),
+        ("zeros", initlab.Zeros),
+        ("one", initlab.Ones),
+        ("normal", initlab.RandomNormal),
+        ("uniform", initlab.RandomUniform),
+        ("eye", initlab.Identity),
+        ("dirac", initlab.Identity),
+    ],
+)
+def test_aliases(alias, cls):
+    assert type(initlab.get(alias)) is cls
+
+
+def test_get_passes_through_objects_dicts_and_callables():
+    he = initlab.HeNormal(seed=1)
+    assert initlab.get(he) is he
+    assert initlab.get({"class_name": "Orthogonal", "config": {"gain": 2.0}}) == initlab.Orthogonal(
+        gain=2.0, seed=initlab.get({"class_name": "Orthogonal"}).seed
+    )
+    assert initlab.get(torch.nn.init.zeros_) is torch.nn.init.zeros_
+    assert initlab.get("he_normal", mode="fan_out").mode == "fan_out"
+    with pytest.raises(TypeError, match=r"keyword arguments are only accepted with an initializer"):
+        initlab.get(he, mode="fan_out")
+    with pytest.raises(TypeError, match=r"cannot interpret 3 as an initializer"):
+        initlab.get(3)
+
+
+def test_unknown_name_closest_match():
+    with pytest.raises(ValueError, match=r"initializer='he_norml' .*did you mean 'he_normal'"):
+        initlab.get("he_norml")
+    with pytest.raises(ValueError, match=r"initializer='Orthogonl' .*did you mean 'orthogonal'"):
+        initlab.deserialize({"class_name": "Orthogonl"})
+
+
+def test_register_rejects_duplicates():
+    with pytest.raises(ValueError, match=r"initializer name 'he_normal' is already registered"):
+
+        @initlab.register("he_normal")
+        @dataclasses.dataclass(kw_only=True)
+        class Mine(Initializer):
+            pass
+
+
+# --- configs and serialization -------------------------------------------------------------
+
+NON_DEFAULT = {
+    initlab.Constant: {"value": 0.25},
+    initlab.RandomUniform: {"low": -0.1, "high": 0.3},
+    initlab.RandomNormal: {"mean": 0.5, "std": 0.2},
+    initlab.TruncatedNormal: {"std": 0.3, "low": -0.2, "high": 0.5},
+    initlab.VarianceScaling: {"scale": 3.0, "mode": "fan_avg", "distribution": "uniform"},
+    initlab.GlorotUniform: {"gain": 2.0, "layout": "keras"},
+    initlab.HeNormal: {"mode": "fan_out", "negative_slope": 0.1},
+    initlab.KaimingUniform: {"a": math.sqrt(5), "nonlinearity": "leaky_relu", "mode": "fan_out"},
+    initlab.LecunNormal: {"layout": {"name": "torch", "chunks": [2, 6]}},
+    initlab.Orthogonal: {"gain": 0.5},
+    initlab.Identity: {"gain": 2.0, "groups": 2},
+    initlab.Sparse: {"sparsity": 0.5, "std": 0.1},
+}
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_config_round_trips_through_json(cls):
+    init = cls(seed=7, **NON_DEFAULT.get(cls, {}))
+    config = json.loads(json.dumps(init.get_config()))
+    again = cls.from_config(config)
+    assert again.get_config() == init.get_config()
+    assert again == init
+    payload = json.loads(json.dumps(initlab.serialize(init)))
+    assert payload["class_name"] == cls.__name__
+    restored = initlab.deserialize(payload)
+    assert type(restored) is cls and restored.get_config() == init.get_config()
+    shape = _shape_for(cls)
+    if cls is initlab.LecunNormal:
+        shape = (8, 4)
+    assert torch.equal(init(shape, name="w"), restored(shape, name="w"))
+    clone = init.clone()
+    assert clone == init and clone is not init
+
+
+def test_presets_hide_fixed_fields():
+    assert set(initlab.GlorotUniform(seed=1).get_config()) == {"seed", "gain", "layout"}
+    assert set(initlab.HeNormal(seed=1).get_config()) == {
+        "seed",
+        "mode",
+        "layout",
+        "negative_slope",
+    }
+    assert initlab.Zeros(seed=1).get_config() == {"seed": 1}
+    with pytest.raises(TypeError, match=r"GlorotUniform has no argument\(s\) \['scale'\]"):
+        initlab.GlorotUniform.from_config({"scale": 2.0})
+
+
+def test_deserialize_errors():
+    with pytest.raises(ValueError, match=r"needs a 'class_name' key"):
+        initlab.deserialize({"config": {}})
+    with pytest.raises(ValueError, match=r"unknown keys \['extra'\]"):
+        initlab.deserialize({"class_name": "Zeros", "extra": 1})
+    assert type(initlab.deserialize({"class_name": "he_normal"})) is initlab.HeNormal
+
+
+# --- seeding --------------------------------------------------------------------------------
+
+RANDOM_CLASSES = [c for c in CLASSES if c.random]
+
+
+@pytest.mark.parametrize("cls", RANDOM_CLASSES, ids=lambda c: c.__name__)
+def test_seeding_semantics(cls):
+    shape = _shape_for(cls)
+    a, b = cls(seed=3), cls(seed=3)
+    first, second = a(shape), a(shape)
+    assert torch.equal(first, b(shape))  # same seed, same values
+    assert not torch.equal(first, second)  # one instance never repeats itself
+    assert torch.equal(second, b(shape))
+    a.reset()
+    assert torch.equal(a(shape), first)
+    assert not torch.equal(cls(seed=4)(shape), first)
+
+
+@pytest.mark.parametrize("cls", RANDOM_CLASSES, ids=lambda c: c.__name__)
+def test_name_selects_a_stream_independent_of_order(cls):
+    shape = _shape_for(cls)
+    a, b = cls(seed=5), cls(seed=5)
+    a_fc1, a_fc2 = a(shape, name="fc1.weight"), a(shape, name="fc2.weight")
+    b(shape)  # an unnamed call in between changes nothing for named streams
+    b_fc2, b_fc1 = b(shape, name="fc2.weight"), b(shape, name="fc1.weight")
+    assert torch.equal(a_fc1, b_fc1) and torch.equal(a_fc2, b_fc2)
+    assert not torch.equal(a_fc1, a_fc2)
+    assert torch.equal(a(shape, name="fc1.weight"), a_fc1)  # named calls repeat
+
+
+def test_unseeded_instances_differ_and_leave_global_rng(preserve_global_rng):
+    state = torch.random.get_rng_state()
+    x, y = initlab.HeNormal()((8, 8)), initlab.HeNormal()((8, 8))
+    assert not torch.equal(x, y)
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_explicit_generator_overrides_seed():
+    init = initlab.HeNormal(seed=1)
+    values = init((8, 8), generator=torch.Generator().manual_seed(0))
+    expected = initlab.kaiming_normal_(
+        torch.empty(8, 8), generator=torch.Generator().manual_seed(0)
+    )
+    assert torch.equal(values, expected)
+
+
+def test_seeded_values_equal_functional_with_derived_generator():
+    init = initlab.GlorotUniform(seed=11)
+    values = init((6, 4), name="layer.weight")
+    g = initlab.seeded_generator(11, "name", "layer.weight")
+    assert torch.equal(values, initlab.xavier_uniform_(torch.empty(6, 4), generator=g))
+    assert (
+        initlab.derive_seed(11, "a") == initlab.derive_seed(11, "a") != initlab.derive_seed(12, "a")
+    )
+    assert 0 <= initlab.derive_seed(0) < 2**63
+    with pytest.raises(TypeError, match=r"seed='1' must be an int"):
+        initlab.derive_seed("1")  # type: ignore[arg-type]
+
+
+def test_derive_seed_is_pinned():
+    # A change here changes every seeded user's weights.
+    assert initlab.derive_seed(1234, "name", "fc1.weight") == 5835020522716071940
+
+
+# --- output types -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("np_dtype", [np.float32, np.float64, np.float16])
+def test_numpy_output_matches_torch(cls, np_dtype):
+    shape = _shape_for(cls)
+    init = cls(seed=9)
+    array = init.numpy(shape, np_dtype, name="w")
+    assert isinstance(array, np.ndarray) and array.dtype == np_dtype and array.shape == shape
+    torch_dtype = torch.from_numpy(np.empty(0, dtype=np_dtype)).dtype
+    tensor = init(shape, dtype=torch_dtype, name="w")
+    np.testing.assert_array_equal(array, tensor.numpy())
+    via_call = init(shape, dtype=np_dtype, name="w")
+    np.testing.assert_array_equal(via_call, array)
+    filled = np.zeros(shape, dtype=np_dtype)
+    assert init(filled, name="w") is filled
+    np.testing.assert_array_equal(filled, array)
+
+
+def test_shapes_tensors_and_dtypes():
+    init = initlab.HeUniform(seed=0)
+    assert init(5 * [2]).shape == (2, 2, 2, 2, 2)
+    assert init(torch.Size([3, 4]), dtype=torch.float64).dtype == torch.float64
+    t = torch.empty(4, 3, dtype=torch.bfloat16)
+    assert init(t) is t
+    assert initlab.Zeros()(3).shape == (3,)
+
+
+# --- spec() without sampling ------------------------------------------------------------------
+
+
+def test_spec_closed_forms():
+    shape = (64, 32, 3, 3)
+    fan_in, fan_out = 32 * 9, 64 * 9
+    assert initlab.HeNormal().spec(shape).std == pytest.approx(math.sqrt(2 / fan_in), rel=1e-15)
+    spec = initlab.GlorotUniform(gain=2.0).spec(shape)
+    assert spec.std == pytest.approx(2 * math.sqrt(2 / (fan_in + fan_out)), rel=1e-15)
+    assert spec.bound == pytest.approx(2 * math.sqrt(6 / (fan_in + fan_out)), rel=1e-15)
+    spec = initlab.LecunTruncatedNormal().spec(shape)
+    assert spec.std == pytest.approx(math.sqrt(1 / fan_in), rel=1e-15)
+    assert spec.bound == pytest.approx(2 * math.sqrt(1 / fan_in) / initlab.TRUNC2_STD, rel=1e-15)
+    spec = initlab.KaimingUniform(a=math.sqrt(5)).spec(shape)
+    assert spec.bound == pytest.approx(1 / math.sqrt(fan_in), rel=1e-14)  # PyTorch's default
+    spec = initlab.RandomUniform(low=-0.1, high=0.3).spec(shape)
+    assert (spec.mean, spec.bound) == (pytest.approx(0.1), 0.3)
+    assert spec.std == pytest.approx(0.4 / math.sqrt(12), rel=1e-15)
+    assert initlab.VarianceScaling(scale=4.0, mode="fan_out").spec(shape).std == pytest.approx(
+        math.sqrt(4 / fan_out), rel=1e-15
+    )
+    assert initlab.Orthogonal(gain=2.0).spec((8, 32)).std == pytest.approx(2 / math.sqrt(32))
+    assert initlab.Constant(value=-2.0).spec(shape) == initlab.InitSpec("constant", 0.0, -2.0, 2.0)
+
+
+def test_spec_does_not_sample(preserve_global_rng):
+    state = torch.random.get_rng_state()
+    init = initlab.HeNormal(seed=0)
+    init.spec((4, 4))
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert torch.equal(init((4, 4)), initlab.HeNormal(seed=0)((4, 4)))  # no call consumed
+
+
+def test_truncated_normal_spec_uses_closed_form_moments():
+    from scipy import stats
+
+    init = initlab.TruncatedNormal(mean=0.1, std=0.2, low=-0.1, high=0.6)
+    dist = stats.truncnorm((-0.1 - 0.1) / 0.2, (0.6 - 0.1) / 0.2, loc=0.1, scale=0.2)
+    spec = init.spec((3, 3))
+    assert spec.mean == pytest.approx(dist.mean(), rel=1e-12)
+    assert spec.std == pytest.approx(dist.std(), rel=1e-12)
+    assert init.bounds() == (-0.1, 0.6)
+    assert initlab.TruncatedNormal(std=0.5, trunc_std_multiple=3).bounds() == (-1.5, 1.5)
