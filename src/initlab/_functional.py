@@ -160,14 +160,18 @@ def trunc_normal_(
     return tensor
 
 
-@_no_grad
 def constant_(tensor: torch.Tensor, val: float) -> torch.Tensor:
     """Fill with the constant ``val``. Same as ``torch.nn.init.constant_``.
 
     >>> constant_(torch.empty(2), 0.5)
     tensor([0.5000, 0.5000])
     """
-    if _skip(tensor, "constant_", random=False):
+    return _constant(tensor, val, "constant_")
+
+
+@_no_grad
+def _constant(tensor: torch.Tensor, val: float, what: str) -> torch.Tensor:
+    if _skip(tensor, what, random=False):
         return tensor
     if isinstance(val, float) and not math.isfinite(val) and not tensor.dtype.is_floating_point:
         raise ValueError(f"val={val!r} cannot be stored in a tensor of dtype {tensor.dtype}")
@@ -182,7 +186,7 @@ def zeros_(tensor: torch.Tensor) -> torch.Tensor:
 
 def ones_(tensor: torch.Tensor) -> torch.Tensor:
     """Fill with 1. Same as ``torch.nn.init.ones_``; the usual normalization scale."""
-    return constant_(tensor, 1.0)
+    return _constant(tensor, 1.0, "ones_")
 
 
 def positive_bias_(tensor: torch.Tensor, value: float = 0.01) -> torch.Tensor:
@@ -196,7 +200,7 @@ def positive_bias_(tensor: torch.Tensor, value: float = 0.01) -> torch.Tensor:
     tensor([0.0100, 0.0100, 0.0100])
     """
     check_positive("value", value)
-    return constant_(tensor, value)
+    return _constant(tensor, value, "positive_bias_")
 
 
 @_no_grad
@@ -250,10 +254,12 @@ def dirac_(tensor: torch.Tensor, groups: int = 1) -> torch.Tensor:
     Same as ``torch.nn.init.dirac_``: centre tap at ``k // 2``; with ``groups``
     each group maps its first min(out/groups, in) channels through.
     """
-    return identity_(tensor, 1.0, groups=groups) if tensor.dim() > 2 else _dirac_rank_error(tensor)
+    if tensor.dim() <= 2:
+        _dirac_rank_error(tensor)
+    return _identity(tensor, 1.0, groups, "dirac_")
 
 
-def _dirac_rank_error(tensor: torch.Tensor) -> torch.Tensor:
+def _dirac_rank_error(tensor: torch.Tensor) -> None:
     raise ValueError(
         f"dirac_ supports 3-, 4- and 5-D tensors only, got shape {tuple(tensor.shape)}; "
         "for a 2-D weight use eye_ or identity_"
@@ -264,19 +270,26 @@ def _dirac_rank_error(tensor: torch.Tensor) -> torch.Tensor:
 def identity_(tensor: torch.Tensor, gain: float = 1.0, groups: int = 1) -> torch.Tensor:
     """Identity map times ``gain`` for 2-D weights (also non-square) and conv kernels.
 
-    2-D: ``gain`` on the main diagonal (``eye_``). 3/4/5-D ``(out, in/groups, *k)``:
-    the Dirac kernel (centre tap ``k // 2``, as ``dirac_``) times ``gain``.
+    2-D: ``gain`` on the main diagonal (``eye_``); with ``groups`` > 1 the rows split
+    into ``groups`` blocks, each holding its own diagonal (a stack of identities, as
+    for packed chunks). 3/4/5-D ``(out, in/groups, *k)``: the Dirac kernel (centre
+    tap ``k // 2``, as ``dirac_``) times ``gain``.
 
     >>> identity_(torch.empty(2, 3), gain=2.0)
     tensor([[2., 0., 0.],
             [0., 2., 0.]])
     """
+    return _identity(tensor, gain, groups, "identity_")
+
+
+@_no_grad
+def _identity(tensor: torch.Tensor, gain: float, groups: int, what: str) -> torch.Tensor:
     gain = check_finite("gain", gain)
     if tensor.dim() not in (2, 3, 4, 5):
         raise ValueError(f"identity_ supports 2- to 5-D tensors, got shape {tuple(tensor.shape)}")
     shape = tuple(tensor.shape)
     _check_groups(groups, shape[0], shape)
-    if _skip(tensor, "identity_", random=False):
+    if _skip(tensor, what, random=False):
         return tensor
     if tensor.dim() == 2 and groups == 1:
         # zero + diagonal fill (not eye_ * gain) also works for integer and bool dtypes.
@@ -479,10 +492,24 @@ def variance_scaling_(
     >>> round(w.var().item() * 256, 1)
     2.0
     """
+    return _variance_scaling(
+        tensor, scale, mode, distribution, generator, layout, "variance_scaling_"
+    )
+
+
+def _variance_scaling(
+    tensor: torch.Tensor,
+    scale: float,
+    mode: str,
+    distribution: str,
+    generator: GeneratorLike,
+    layout: LayoutLike,
+    what: str,
+) -> torch.Tensor:
     scale = check_positive("scale", scale)
     check_choice("mode", mode, FAN_MODES)
     check_choice("distribution", distribution, DISTRIBUTIONS)
-    if _prepare(tensor, "variance_scaling_", layout):
+    if _prepare(tensor, what, layout):
         return tensor
     return _fill_per_chunk(
         tensor, layout, lambda fans: scaled_std(scale, fans, mode), distribution, generator
@@ -508,7 +535,7 @@ def xavier_uniform_(
     generator); equal to ``variance_scaling_(scale=gain², mode="fan_avg",
     distribution="uniform")``. Suits tanh and sigmoid layers.
     """
-    gain = check_finite("gain", gain)
+    gain = check_positive("gain", gain, allow_zero=True)
     if _prepare(tensor, "xavier_uniform_", layout):
         return tensor
     return _fill_per_chunk(tensor, layout, _glorot_std(gain), "uniform", generator)
@@ -526,7 +553,7 @@ def xavier_normal_(
 
     Same as ``torch.nn.init.xavier_normal_`` (bit-identical for the same generator).
     """
-    gain = check_finite("gain", gain)
+    gain = check_positive("gain", gain, allow_zero=True)
     if _prepare(tensor, "xavier_normal_", layout):
         return tensor
     return _fill_per_chunk(tensor, layout, _glorot_std(gain), "normal", generator)
@@ -606,7 +633,8 @@ def _named_scaling(
         mode: str = mode,
         layout: LayoutLike = "torch",
     ) -> torch.Tensor:
-        return variance_scaling_(tensor, scale, mode, distribution, generator, layout=layout)
+        with torch.no_grad():
+            return _variance_scaling(tensor, scale, mode, distribution, generator, layout, name)
 
     init.__name__ = init.__qualname__ = name
     return init

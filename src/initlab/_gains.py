@@ -201,7 +201,7 @@ def gain(
 
     Agrees with :func:`calculate_gain` for linear (1), relu (√2) and leaky_relu;
     differs where PyTorch's table is empirical: tanh (≈1.593 vs 5/3), SELU
-    (1.0, self-normalizing, vs 3/4) and sigmoid (≈1.847 vs 1).
+    (1.0, self-normalizing, vs 3/4) and sigmoid (≈1.846 vs 1).
 
     >>> math.isclose(gain("relu"), math.sqrt(2), rel_tol=1e-14)
     True

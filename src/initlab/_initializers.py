@@ -182,7 +182,11 @@ class Initializer:
         return cls(**config)
 
     def clone(self) -> Initializer:
-        """A fresh instance with the same configuration (and call counter at 0)."""
+        """A fresh instance with the same configuration and its call counter at 0.
+
+        An unseeded instance (``seed=None``) clones to another unseeded one, which
+        draws its own operating-system seed: pass ``seed=`` to repeat values.
+        """
         return self.from_config(self.get_config())
 
 
@@ -549,7 +553,10 @@ class _Kaiming(Initializer):
         gain = calculate_gain(self.nonlinearity, self.a)
         mode = self.mode
         return _scaling_spec(
-            shape, self.layout, lambda fans: gain / math.sqrt(fans.fan(mode)), self.distribution
+            shape,
+            self.layout,
+            lambda fans: gain / math.sqrt(fans.fan(mode)) if fans.fan(mode) else 0.0,
+            self.distribution,
         )
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
+import sys
 import warnings
 from collections.abc import Iterable
 
@@ -98,7 +100,28 @@ def is_noop_tensor(tensor: torch.Tensor, what: str) -> bool:
         warnings.warn(
             f"{what}: initializing a zero-element tensor of shape {tuple(tensor.shape)} is a no-op",
             UserWarning,
-            stacklevel=3,
+            stacklevel=_caller_stacklevel(),
         )
         return True
     return False
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_TORCH_NO_GRAD_WRAPPER = os.path.join("torch", "utils", "_contextlib.py")
+
+
+def _caller_stacklevel() -> int:
+    """Stack level of the first frame outside initlab (and torch's no_grad wrapper).
+
+    Counted from the function that calls this one, so a warning points at the
+    user's line whatever the depth of initlab's own calls.
+    """
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and (
+        frame.f_code.co_filename.startswith(_PACKAGE_DIR)
+        or frame.f_code.co_filename.endswith(_TORCH_NO_GRAD_WRAPPER)
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
