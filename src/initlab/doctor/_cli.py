@@ -1,0 +1,161 @@
+"""``initlab doctor MODEL``: the diagnosis on the command line (presentation only)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from initlab._modelspec import load_model
+from initlab.doctor._compare import apply_rules, compare
+from initlab.doctor._config import DISTRIBUTIONS, DTYPES, DoctorConfig, ProbeSpec, Thresholds
+from initlab.doctor._diagnose import diagnose
+from initlab.doctor._records import Diagnosis, write_records
+
+__all__ = ["register"]
+
+FAIL_ON = ("never", "warning", "error")
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``doctor`` sub-command."""
+    p = subparsers.add_parser(
+        "doctor",
+        help="layer-by-layer signal propagation at initialization, with verdicts",
+        description="Diagnose a model at initialization: activation and gradient statistics "
+        "per layer, symmetry, spectra and the Jacobian, with findings and recommendations.",
+    )
+    p.add_argument("model", metavar="MODEL", help="package.module:factory or path/file.py:factory")
+    init = p.add_mutually_exclusive_group()
+    init.add_argument("--preset", metavar="NAME", help="initialize with an initlab.rules preset")
+    init.add_argument("--rules", metavar="FILE", help="initialize with a JSON/YAML rules file")
+    init.add_argument(
+        "--compare",
+        metavar="A,B,...",
+        help="compare candidates side by side: 'as-is', initializer names, presets",
+    )
+    _add_probe_arguments(p)
+    p.add_argument("--seed", type=int, default=0, help="probe, loss and init seed (default 0)")
+    p.add_argument("--jacobian-steps", type=int, default=24, help="Lanczos steps (0 skips)")
+    p.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a threshold, e.g. vanish_warning=1e-3 (repeatable)",
+    )
+    p.add_argument("--report", metavar="DIR", help="write DIR/index.html and the records")
+    p.add_argument("--records", metavar="FILE", help="write the tidy records (.json or .csv)")
+    p.add_argument("--json", action="store_true", help="print the layers and findings as JSON")
+    p.add_argument(
+        "--fail-on", choices=FAIL_ON, default="never", help="exit 1 on findings this severe"
+    )
+    p.set_defaults(func=_run)
+
+
+def _add_probe_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--input-shape", metavar="N,D,...", help="probe shape with batch axis, e.g. 64,3,32,32"
+    )
+    p.add_argument("--input-dtype", choices=DTYPES, default=None, help="probe dtype")
+    p.add_argument("--input-dist", choices=DISTRIBUTIONS, default=None, help="probe values")
+    p.add_argument("--input-high", type=int, default=0, help="token ids are in [0, HIGH)")
+    p.add_argument("--batch-size", type=int, default=64, help="inferred probe's batch size")
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.replace("x", ",").split(",") if s.strip())
+    except ValueError:
+        raise ValueError(f"--input-shape={text!r} must be integers separated by commas") from None
+
+
+def _probe_spec(args: argparse.Namespace) -> ProbeSpec | None:
+    if args.input_shape is None:
+        if args.input_dtype or args.input_dist or args.input_high:
+            raise ValueError("--input-dtype/--input-dist/--input-high need --input-shape")
+        return None
+    integer = args.input_high > 0 or (args.input_dtype or "").startswith("int")
+    dtype = args.input_dtype or ("int64" if integer else "float32")
+    dist = args.input_dist or ("randint" if integer else "normal")
+    return ProbeSpec(
+        shape=_parse_shape(args.input_shape), dtype=dtype, distribution=dist, high=args.input_high
+    )
+
+
+def _thresholds(items: list[str]) -> Thresholds:
+    values: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            values[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ValueError(f"--threshold {item!r} must look like NAME=NUMBER")
+    return Thresholds.from_dict(values)
+
+
+def _config(args: argparse.Namespace) -> DoctorConfig:
+    return DoctorConfig(
+        seed=args.seed,
+        batch_size=args.batch_size,
+        jacobian_steps=args.jacobian_steps,
+        thresholds=_thresholds(args.threshold),
+    )
+
+
+def _diagnoses(args: argparse.Namespace) -> list[Diagnosis]:
+    model = load_model(args.model)
+    config = _config(args)
+    probe = _probe_spec(args)
+    if args.compare:
+        candidates = [c.strip() for c in args.compare.split(",") if c.strip()]
+        return compare(model, candidates, probe=probe, config=config)
+    run = "as-is"
+    if args.preset or args.rules:
+        run = args.preset or args.rules
+        model = apply_rules(model, run, seed=args.seed)
+    return [diagnose(model, probe=probe, config=config, run=run)]
+
+
+def _run(args: argparse.Namespace) -> int:
+    diagnoses = _diagnoses(args)
+    if args.records:
+        write_records(args.records, [r for d in diagnoses for r in d.records])
+    if args.report:
+        from initlab.doctor._render import write_html
+
+        write_html(args.report, diagnoses)
+    if args.json:
+        payload: Any = (
+            diagnoses[0].to_dict()
+            if len(diagnoses) == 1
+            else {"runs": [d.to_dict() for d in diagnoses]}
+        )
+        print(json.dumps(payload, indent=2))
+    else:
+        _print_tables(diagnoses, args.report)
+    return _exit_code(diagnoses, args.fail_on)
+
+
+def _print_tables(diagnoses: list[Diagnosis], report: str | None) -> None:
+    from rich.console import Console
+
+    from initlab.doctor._render import render_findings, render_table
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=140)  # piped output: wide enough for the table
+    for d in diagnoses:
+        console.print(render_table(d))
+        console.print(render_findings(d))
+    if report:
+        console.print(f"report written to {report}/index.html")
+
+
+def _exit_code(diagnoses: list[Diagnosis], fail_on: str) -> int:
+    if fail_on == "never":
+        return 0
+    failing = ("error",) if fail_on == "error" else ("warning", "error")
+    return int(any(f.severity in failing for d in diagnoses for f in d.findings))

@@ -1,0 +1,239 @@
+"""Record every module call and functional activation of one probe pass.
+
+Module hooks fire in execution order, once per call (a module called twice
+gives ``name`` and ``name#2``), unlike LSUV's ``apply``-order hooks. Activations
+applied functionally (``F.relu``, ``torch.tanh``, ``x.sigmoid()``) are seen
+through a :class:`~torch.overrides.TorchFunctionMode` and recorded as
+pseudo-layers named ``parent:relu``. Statistics are reduced at hook time; the
+output-gradient hook keeps only a norm and a histogram.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils.hooks import RemovableHandle
+
+from initlab.doctor._stats import ACTIVATION_MODULES, activation_stats, histogram
+
+__all__ = ["FUNCTIONAL_ACTIVATIONS", "Call", "Recorder", "first_float_tensor"]
+
+FUNCTIONAL_ACTIVATIONS: dict[Callable[..., Any], str] = {
+    F.relu: "relu",
+    torch.relu: "relu",
+    torch.Tensor.relu: "relu",
+    F.relu6: "relu6",
+    F.leaky_relu: "leaky_relu",
+    torch.tanh: "tanh",
+    torch.Tensor.tanh: "tanh",
+    F.tanh: "tanh",
+    torch.sigmoid: "sigmoid",
+    torch.Tensor.sigmoid: "sigmoid",
+    F.sigmoid: "sigmoid",
+    F.hardtanh: "hardtanh",
+    F.gelu: "gelu",
+    F.silu: "silu",
+    F.elu: "elu",
+    F.selu: "selu",
+    torch.selu: "selu",
+    F.softplus: "softplus",
+    F.mish: "mish",
+}
+
+Histogram = tuple[float, float, list[float]]
+
+
+@dataclass
+class Call:
+    """One module call (or functional activation) with its reduced statistics."""
+
+    index: int
+    name: str
+    type: str
+    kind: str  # "layer", "functional", "block" or "input"
+    module: str
+    activation: str | None
+    stats: dict[str, float]
+    act_hist: Histogram | None = None
+    grad_norm: float | None = None
+    grad_hist: Histogram | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def first_float_tensor(value: Any) -> torch.Tensor | None:
+    """The first floating-point tensor in a tensor, sequence or mapping (depth first)."""
+    if isinstance(value, torch.Tensor):
+        return value if value.is_floating_point() else None
+    items: Any = value.values() if isinstance(value, Mapping) else value
+    if isinstance(value, (Mapping, tuple, list)):
+        for item in items:
+            found = first_float_tensor(item)
+            if found is not None:
+                return found
+    return None
+
+
+def _is_activation_module(module: nn.Module) -> bool:
+    return isinstance(module, tuple(ACTIVATION_MODULES))
+
+
+def _activation_of(module: nn.Module) -> str | None:
+    for cls, name in ACTIVATION_MODULES.items():
+        if isinstance(module, cls):
+            return name
+    return None
+
+
+class _FunctionalActivations(TorchFunctionMode):
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__()
+        self.recorder = recorder
+
+    def __torch_function__(
+        self,
+        func: Callable[..., Any],
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        out = func(*args, **(kwargs or {}))
+        activation = FUNCTIONAL_ACTIVATIONS.get(func)
+        if activation is not None and isinstance(out, torch.Tensor):
+            self.recorder.on_functional(activation, out)
+        return out
+
+
+class Recorder:
+    """Hooks a model for one pass; use as a context manager (hooks removed on exit)."""
+
+    def __init__(self, model: nn.Module, *, hist_bins: int) -> None:
+        self.model = model
+        self.hist_bins = hist_bins
+        self.names: dict[int, str] = {}
+        self.block_ids: set[int] = set()
+        for name, module in model.named_modules():
+            self.names.setdefault(id(module), name)
+            if isinstance(module, (nn.Sequential, nn.ModuleList)):
+                self.block_ids.update(id(c) for c in module.children() if _has_children(c))
+        self.stack: list[nn.Module] = []
+        self.calls: list[Call] = []
+        self.counts: Counter[str] = Counter()
+        self.handles: list[RemovableHandle] = []
+        self.mode = _FunctionalActivations(self)
+
+    # -- lifecycle ------------------------------------------------------------------
+    def __enter__(self) -> Recorder:
+        try:
+            for module in self.model.modules():
+                self.handles.append(module.register_forward_pre_hook(self._pre))
+                self.handles.append(module.register_forward_hook(self._post))
+            self.mode.__enter__()
+        except BaseException:
+            self._remove()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.mode.__exit__(None, None, None)
+        finally:
+            self._remove()
+
+    def _remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
+
+    def failing_module(self) -> str | None:
+        """The innermost module that was running when the pass raised."""
+        if not self.stack:
+            return None
+        module = self.stack[-1]
+        return f"{self._label(module)!r} ({type(module).__name__})"
+
+    # -- recording --------------------------------------------------------------------
+    def record_input(self, tensor: torch.Tensor) -> None:
+        """Record the probe input itself (the depth-0 reference)."""
+        self._record("(input)", "input", "input", "", None, tensor)
+
+    def _label(self, module: nn.Module) -> str:
+        return self.names.get(id(module), "") or "(model)"
+
+    def _unique(self, name: str) -> str:
+        self.counts[name] += 1
+        count = self.counts[name]
+        return name if count == 1 else f"{name}#{count}"
+
+    def _pre(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        self.stack.append(module)
+
+    def _post(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        if self.stack and self.stack[-1] is module:
+            self.stack.pop()
+        tensor = first_float_tensor(output)
+        if tensor is None:
+            return
+        label = self._label(module)
+        if not _has_children(module):
+            kind = "layer"
+        elif id(module) in self.block_ids and _same_shape_input(args, tensor):
+            kind = "block"
+        else:
+            return
+        activation = _activation_of(module)
+        self._record(self._unique(label), type(module).__name__, kind, label, activation, tensor)
+
+    def on_functional(self, activation: str, out: torch.Tensor) -> None:
+        """A functional activation; skipped inside activation modules (nn.ReLU calls F.relu)."""
+        parent = self.stack[-1] if self.stack else self.model
+        if _is_activation_module(parent):
+            return
+        label = f"{self._label(parent)}:{activation}"
+        self._record(self._unique(label), f"F.{activation}", "functional", label, activation, out)
+
+    def _record(
+        self,
+        name: str,
+        type_name: str,
+        kind: str,
+        module: str,
+        activation: str | None,
+        tensor: torch.Tensor,
+    ) -> None:
+        call = Call(
+            index=len(self.calls),
+            name=name,
+            type=type_name,
+            kind=kind,
+            module=module,
+            activation=activation,
+            stats=activation_stats(tensor, activation),
+            act_hist=histogram(tensor, self.hist_bins) if kind != "block" else None,
+        )
+        self.calls.append(call)
+        if tensor.requires_grad:
+            tensor.register_hook(self._grad_hook(call))
+
+    def _grad_hook(self, call: Call) -> Callable[[torch.Tensor], None]:
+        def hook(grad: torch.Tensor) -> None:
+            call.grad_norm = float(grad.detach().float().norm())
+            if call.kind != "block":
+                call.grad_hist = histogram(grad, self.hist_bins)
+
+        return hook
+
+
+def _has_children(module: nn.Module) -> bool:
+    return any(True for _ in module.children())
+
+
+def _same_shape_input(args: tuple[Any, ...], output: torch.Tensor) -> bool:
+    first = first_float_tensor(args)
+    return first is not None and first.shape == output.shape

@@ -1,0 +1,116 @@
+"""``initlab doctor`` on the command line, the HTML report and comparison mode."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from torch import nn
+
+from initlab._cli import main
+from initlab.doctor import DoctorConfig, compare, diagnose, write_html
+
+MODEL_FILE = """
+from torch import nn
+
+def deep_relu():
+    layers = []
+    for _ in range(12):
+        layers += [nn.Linear(32, 32), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+def norm_first():
+    return nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 8))
+"""
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> str:
+    path = tmp_path / "models.py"
+    path.write_text(MODEL_FILE)
+    return str(path)
+
+
+def test_json_output_contract(model_file: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["doctor", f"{model_file}:deep_relu", "--json", "--jacobian-steps", "2"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["layers"]) == 24
+    assert {"name", "type", "act_mean", "act_std", "grad_norm"} <= data["layers"][0].keys()
+    assert all(f["severity"] in ("ok", "info", "warning", "error") for f in data["findings"])
+
+
+def test_table_output_and_fail_on(model_file: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["doctor", f"{model_file}:deep_relu", "--jacobian-steps", "0"]
+    assert main([*args, "--threshold", "vanish_warning=0.9", "--fail-on", "warning"]) == 1
+    out = capsys.readouterr().out
+    assert "findings" in out and "vanishing" in out
+
+
+def test_cli_errors(model_file: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["doctor", f"{model_file}:norm_first"]) == 2
+    assert "--input-shape" in capsys.readouterr().err
+    assert main(["doctor", f"{model_file}:deep_relu", "--input-shape", "4,7"]) == 2
+    assert "in module '0' (Linear)" in capsys.readouterr().err
+    assert main(["doctor", f"{model_file}:deep_relu", "--threshold", "vanish"]) == 2
+    assert "NAME=NUMBER" in capsys.readouterr().err
+    assert main(["doctor", f"{model_file}:deep_relu", "--compare", "he_normall"]) == 2
+    assert "is not 'as-is', an initializer" in capsys.readouterr().err
+
+
+def test_report_and_compare(model_file: str, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    args = ["doctor", f"{model_file}:deep_relu", "--compare", "as-is,he_normal,xavier_uniform"]
+    assert main([*args, "--report", str(out), "--json", "--jacobian-steps", "4"]) == 0
+    page = (out / "index.html").read_text()
+    assert page.count("data:image/png;base64,") >= 5
+    assert "http://" not in page and "https://" not in page  # opens offline
+    assert (out / "records.csv").read_text().startswith("run,index,layer")
+    runs = {r["run"] for r in json.loads((out / "records.json").read_text())}
+    assert runs == {"as-is", "he_normal", "xavier_uniform"}
+
+
+def test_compare_api_orders_candidates_and_he_wins_for_relu() -> None:
+    net = nn.Sequential(*[m for _ in range(20) for m in (nn.Linear(32, 32), nn.ReLU())])
+    runs = compare(net, ["xavier_normal", "he_normal"], config=DoctorConfig(jacobian_steps=0))
+    assert [d.run for d in runs] == ["xavier_normal", "he_normal"]
+    assert not runs[0].healthy and runs[1].healthy
+
+
+def test_preset_comparison_when_rules_are_available() -> None:
+    pytest.importorskip("initlab.rules")
+    net = nn.Sequential(nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 4))
+    runs = compare(net, ["auto", "torch-default"], config=DoctorConfig(jacobian_steps=0))
+    assert [d.run for d in runs] == ["auto", "torch-default"]
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium is not installed")
+def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    net = nn.Sequential(*[m for _ in range(6) for m in (nn.Linear(16, 16), nn.Tanh())])
+    index = write_html(tmp_path / "r", diagnose(net, config=DoctorConfig(jacobian_steps=6)))
+    shot = tmp_path / "shot.png"
+    command = [
+        str(_chromium()), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
+        "--window-size=1200,2400", index.as_uri(),
+    ]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    pixels = _png_colours(shot)
+    # Rendered figures bring many distinct colours; a blank or broken page has a handful.
+    assert len(pixels) > 200
+
+
+def _png_colours(path: Path) -> set[tuple[int, ...]]:
+    import matplotlib.image as mpimg
+
+    image = mpimg.imread(str(path))
+    rows = (image[::4, ::4, :3] * 255).astype("uint8").reshape(-1, 3)
+    return {tuple(int(c) for c in px) for px in rows}
