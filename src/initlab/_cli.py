@@ -16,7 +16,12 @@ from collections.abc import Sequence
 __all__ = ["build_parser", "main"]
 
 # Modules exposing ``register(subparsers) -> None``.
-_COMMAND_MODULES = ("initlab._cli_gains", "initlab.rules._cli", "initlab.doctor._cli")
+_COMMAND_MODULES = (
+    "initlab._cli_gains",
+    "initlab.doctor._cli",
+    "initlab.rules._cli",
+    "initlab.experiments._cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

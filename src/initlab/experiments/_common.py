@@ -1,0 +1,279 @@
+"""What every experiment shares: its config base, tidy records, findings and results.
+
+An experiment is a pure function ``run(config, progress) -> ExperimentResult``.
+It collects tidy :class:`Record` rows (one per setting, seed, metric and index);
+aggregates, JSON and the HTML report are all derived from those rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import torch
+
+from initlab._validation import check_choice, unknown_name_error
+
+__all__ = [
+    "ExperimentConfig",
+    "ExperimentResult",
+    "Finding",
+    "Progress",
+    "Record",
+    "aggregate",
+    "per_seed",
+    "resolve_device",
+]
+
+# ``progress(experiment_name, completed_units, total_units)``; the CLI draws a bar from it.
+Progress = Callable[[str, int, int], None]
+Value = float | None | list[Any]
+C = TypeVar("C", bound="ExperimentConfig")
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when present), checked."""
+    if not isinstance(device, str):
+        raise TypeError(f"device={device!r} must be a string such as 'cpu', 'cuda' or 'auto'")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise ValueError(
+            f"device={device!r} is not a device name; use 'cpu', 'cuda', 'cuda:N' or 'auto'"
+        ) from None
+    check_choice("device type", parsed.type, ("cpu", "cuda"))
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = parsed.index or 0
+        if index >= count:
+            raise ValueError(
+                f"device={device!r} is not available: this machine has {count} CUDA device(s); "
+                "use device='cpu' or 'auto'"
+            )
+    return parsed
+
+
+@dataclass(kw_only=True)
+class ExperimentConfig:
+    """Fields every experiment has: how many seeds, the first seed, and the device.
+
+    Runs use seeds ``seed, seed + 1, ..., seed + seeds - 1``; each run's randomness
+    comes from :func:`initlab.seeded_generator` keyed by that seed.
+    """
+
+    seeds: int = 3
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        _check_int("seeds", self.seeds, minimum=1)
+        _check_int("seed", self.seed, minimum=0)
+        resolve_device(self.device)
+        self.validate()
+
+    def validate(self) -> None:
+        """Experiment-specific checks; subclasses override."""
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seed, self.seed + self.seeds))
+
+    @property
+    def torch_device(self) -> torch.device:
+        return resolve_device(self.device)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (tuples become lists)."""
+        return json_ready(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
+        """Inverse of :meth:`to_dict`; unknown keys are an error naming the known ones."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"config must be a mapping, got {type(data).__name__}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key in data:
+            if key not in names:
+                raise unknown_name_error(f"{cls.__name__} field", key, names)
+        return cls(**{k: _tuplify(v) for k, v in data.items()})
+
+    def replace(self: C, **changes: Any) -> C:
+        return dataclasses.replace(self, **changes)
+
+
+def _tuplify(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_tuplify(v) for v in value)
+    return value
+
+
+def json_ready(value: Any) -> Any:
+    """Tuples to lists, non-finite floats to None, recursively (strict JSON)."""
+    if isinstance(value, Mapping):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _check_int(arg: str, value: object, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{arg}={value!r} must be an integer")
+    if value < minimum:
+        raise ValueError(f"{arg}={value!r} must be >= {minimum}")
+    return value
+
+
+def check_int(arg: str, value: object, *, minimum: int = 1) -> int:
+    """Public wrapper used by experiment configs."""
+    return _check_int(arg, value, minimum=minimum)
+
+
+def check_names(arg: str, values: Sequence[str], known: Iterable[str]) -> None:
+    """Every entry of ``values`` is one of ``known``; at least one entry."""
+    known = list(known)
+    if isinstance(values, str) or not values:
+        raise ValueError(f"{arg}={values!r} must be a non-empty sequence of names")
+    for value in values:
+        check_choice(arg, value, known)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Record:
+    """One tidy observation: ``metric`` of ``setting`` for ``seed`` at ``index``.
+
+    ``index`` is a training step, a layer or a depth (None for a scalar);
+    ``value`` is a float, None (e.g. "never happened", or non-finite) or a
+    list for array-valued observations such as histograms.
+    """
+
+    setting: str
+    seed: int | None
+    metric: str
+    value: Value
+    index: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finding:
+    """One claim checked against our runs, with the source's figure when it states one."""
+
+    claim: str
+    ours: str
+    published: str | None = None
+    source: str | None = None
+    agrees: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(kw_only=True)
+class ExperimentResult:
+    """What one experiment returns: its config, tidy records and findings."""
+
+    name: str
+    title: str
+    config: dict[str, Any]
+    records: list[Record] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def select(self, **where: Any) -> list[Record]:
+        """Records whose fields equal every ``where`` item."""
+        return [r for r in self.records if all(getattr(r, k) == v for k, v in where.items())]
+
+    def settings(self) -> list[str]:
+        """Setting names in first-seen order."""
+        return list(dict.fromkeys(r.setting for r in self.records if r.seed is not None))
+
+    def to_json(self) -> dict[str, Any]:
+        return json_ready(
+            {
+                "title": self.title,
+                "config": self.config,
+                "seconds": round(self.seconds, 3),
+                "findings": [f.to_dict() for f in self.findings],
+                "aggregate": aggregate(self.records),
+                "per_seed": per_seed(self.records),
+            }
+        )
+
+
+def per_seed(records: Iterable[Record]) -> dict[str, Any]:
+    """setting → seed → metric → scalar, array or ``{"index": [...], "value": [...]}``."""
+    out: dict[str, Any] = {}
+    for r in records:
+        slot = out.setdefault(r.setting, {}).setdefault(str(r.seed), {})
+        if r.index is None:
+            slot[r.metric] = r.value
+        else:
+            curve = slot.setdefault(r.metric, {"index": [], "value": []})
+            curve["index"].append(r.index)
+            curve["value"].append(r.value)
+    return out
+
+
+def summarize(values: Sequence[float | None]) -> dict[str, float | int | None]:
+    """mean/std/min/max over the finite values, and how many were missing."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return {"n": 0, "missing": len(values), "mean": None, "std": None, "min": None, "max": None}
+    return {
+        "n": len(finite),
+        "missing": len(values) - len(finite),
+        "mean": statistics.fmean(finite),
+        "std": statistics.pstdev(finite) if len(finite) > 1 else 0.0,
+        "min": min(finite),
+        "max": max(finite),
+    }
+
+
+def aggregate(records: Iterable[Record]) -> dict[str, dict[str, Any]]:
+    """setting → metric → summary over seeds, for scalar metrics only."""
+    groups: dict[tuple[str, str], list[float | None]] = {}
+    for r in records:
+        if r.index is None and r.seed is not None and not isinstance(r.value, list):
+            groups.setdefault((r.setting, r.metric), []).append(r.value)
+    out: dict[str, dict[str, Any]] = {}
+    for (setting, metric), values in groups.items():
+        out.setdefault(setting, {})[metric] = summarize(values)
+    return out
+
+
+def scalar_values(result: ExperimentResult, setting: str, metric: str) -> list[float | None]:
+    """The per-seed values of one scalar metric."""
+    return [
+        r.value  # type: ignore[misc]
+        for r in result.select(setting=setting, metric=metric, index=None)
+        if not isinstance(r.value, list)
+    ]
+
+
+def fmt_range(values: Sequence[float | None], spec: str = ".3f") -> str:
+    """'mean (min–max, n seeds)' for a report line."""
+    s = summarize(values)
+    if s["mean"] is None:
+        return f"none of {len(values)} seeds"
+    text = f"{s['mean']:{spec}} ({s['min']:{spec}}–{s['max']:{spec}}, {s['n']} seeds)"
+    if s["missing"]:
+        text += f", {s['missing']} missing"
+    return text
+
+
+def curve(records: Iterable[Record]) -> tuple[list[float], list[float | None]]:
+    """(index, value) lists of one run's curve, sorted by index."""
+    pairs = sorted((r.index, r.value) for r in records if r.index is not None)
+    return [p[0] for p in pairs], [p[1] for p in pairs]  # type: ignore[misc]
+
+
+def finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
