@@ -1,0 +1,381 @@
+"""Fused Triton kernels for keyed initialization (optional: needs ``triton``).
+
+One kernel per scheme (uniform, normal, truncated normal — one source specialized on
+``KIND``), each writing every element exactly once in the target dtype, with one Philox call
+per four elements. The arithmetic is the torch reference's, op for op: uint32 Philox words,
+exact frexp by bit manipulation, separate multiply and add (compiled with
+``enable_fp_fusion=False``), ``div_rn`` and ``sqrt_rn``. So values equal the CPU reference
+bit for bit. A grouped launch initializes many tensors of one dtype and scheme in one go.
+
+Import never fails: :func:`available` says whether the kernels can run (a CUDA device, or
+Triton's CPU interpreter with ``TRITON_INTERPRET=1`` set before triton is imported).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from initlab import _keyed
+from initlab._keyed import Draw
+
+__all__ = ["available", "fill_box_", "fill_grouped_", "interpreted", "keyed_words"]
+
+BLOCK = 256  # Philox blocks per program: 1024 output elements
+
+
+def _import_triton() -> Any:
+    if importlib.util.find_spec("triton") is None:
+        return None
+    import triton
+
+    return triton
+
+
+_triton = _import_triton()
+
+
+def interpreted() -> bool:
+    """Whether Triton runs in its CPU interpreter (``TRITON_INTERPRET=1``)."""
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def available() -> bool:
+    """Whether the kernels can run here: triton installed, and CUDA or the interpreter."""
+    return _triton is not None and (interpreted() or torch.cuda.is_available())
+
+
+def _coefficient_table(device: torch.device) -> tuple[torch.Tensor, dict[str, int]]:
+    """All polynomial coefficients in one fp32 tensor, with each polynomial's offset."""
+    polys = {
+        "log": (*_keyed.LOG_COEFFS, 0.0),
+        "sin": (*_keyed.SIN_COEFFS, 1.0),
+        "cos": (*_keyed.COS_COEFFS, 1.0),
+        "central": _keyed.ERFINV_CENTRAL,
+        "tail": _keyed.ERFINV_TAIL,
+        "deep": _keyed.ERFINV_DEEP,
+    }
+    offsets: dict[str, int] = {}
+    flat: list[float] = []
+    for name, coeffs in polys.items():
+        offsets[name] = len(flat)
+        flat.extend(coeffs)
+    return torch.tensor(flat, dtype=torch.float32, device=device), offsets
+
+
+_, _OFFSETS = _coefficient_table(torch.device("cpu"))
+
+if _triton is not None:
+    import triton.language as tl
+
+    _M0: tl.constexpr = tl.constexpr(_keyed.PHILOX_M0)
+    _M1: tl.constexpr = tl.constexpr(_keyed.PHILOX_M1)
+    _W0: tl.constexpr = tl.constexpr(_keyed.PHILOX_W0)
+    _W1: tl.constexpr = tl.constexpr(_keyed.PHILOX_W1)
+    _LOG: tl.constexpr = tl.constexpr(_OFFSETS["log"])
+    _SIN: tl.constexpr = tl.constexpr(_OFFSETS["sin"])
+    _COS: tl.constexpr = tl.constexpr(_OFFSETS["cos"])
+    _CENTRAL: tl.constexpr = tl.constexpr(_OFFSETS["central"])
+    _TAIL: tl.constexpr = tl.constexpr(_OFFSETS["tail"])
+    _DEEP: tl.constexpr = tl.constexpr(_OFFSETS["deep"])
+    _LN2_HI: tl.constexpr = tl.constexpr(_keyed.LN2_HI)
+    _LN2_LO: tl.constexpr = tl.constexpr(_keyed.LN2_LO)
+    _SQRT_HALF: tl.constexpr = tl.constexpr(_keyed.SQRT_HALF)
+    _QUARTER_PI: tl.constexpr = tl.constexpr(_keyed.QUARTER_PI)
+    _SQRT2: tl.constexpr = tl.constexpr(_keyed.SQRT2)
+    _MIN_CDF: tl.constexpr = tl.constexpr(_keyed.MIN_CDF)
+    _DEEP_W: tl.constexpr = tl.constexpr(_keyed.DEEP_TAIL_W)
+    _U24: tl.constexpr = tl.constexpr(_keyed.TWO_POW_M24)
+    # Round-to-nearest-even when narrowing, as torch's .to() does (the dtype rule).
+    ROUNDING: tl.constexpr = tl.constexpr("rtne")
+
+    @_triton.jit
+    def _philox(c0, c1, c2, c3, k0, k1):
+        m0 = tl.full(c0.shape, _M0, tl.uint32)
+        m1 = tl.full(c0.shape, _M1, tl.uint32)
+        for _ in tl.static_range(10):
+            hi0 = tl.umulhi(m0, c0)
+            lo0 = m0 * c0
+            hi1 = tl.umulhi(m1, c2)
+            lo1 = m1 * c2
+            c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+            k0 = k0 + _W0
+            k1 = k1 + _W1
+        return c0, c1, c2, c3
+
+    @_triton.jit
+    def _horner(x, coeffs, OFFSET: tl.constexpr, N: tl.constexpr):
+        acc = tl.zeros_like(x) + tl.load(coeffs + OFFSET)
+        for i in tl.static_range(1, N):
+            acc = acc * x + tl.load(coeffs + OFFSET + i)
+        return acc
+
+    @_triton.jit
+    def _log(x, coeffs):
+        bits = x.to(tl.int32, bitcast=True)
+        expo = ((bits >> 23) & 0xFF) - 126
+        mant = ((bits & 0x7FFFFF) | 0x3F000000).to(tl.float32, bitcast=True)  # [0.5, 1)
+        small = mant < _SQRT_HALF
+        mant = tl.where(small, mant * 2.0, mant)
+        e = tl.where(small, expo - 1, expo).to(tl.float32)
+        f = mant - 1.0
+        s = tl.math.div_rn(f, f + 2.0)
+        r = _horner(s * s, coeffs, _LOG, 6)
+        h = s + s
+        return e * _LN2_HI + (e * _LN2_LO + (h + h * r))
+
+    @_triton.jit
+    def _sincos(turns, coeffs):
+        scaled = turns * 8.0
+        octant = tl.floor(scaled)
+        frac = scaled - octant
+        oct_i = octant.to(tl.int32)
+        odd = (oct_i & 1) == 1
+        angle = tl.where(odd, 1.0 - frac, frac) * _QUARTER_PI
+        a2 = angle * angle
+        sin_a = _horner(a2, coeffs, _SIN, 5) * angle
+        cos_a = _horner(a2, coeffs, _COS, 6)
+        signed_sin = tl.where(odd, -sin_a, sin_a)
+        quadrant = ((oct_i + 1) >> 1) & 3
+        swap = (quadrant & 1) == 1
+        cos_t = tl.where(swap, -signed_sin, cos_a)
+        sin_t = tl.where(swap, cos_a, signed_sin)
+        flip = quadrant >= 2
+        return tl.where(flip, -cos_t, cos_t), tl.where(flip, -sin_t, sin_t)
+
+    @_triton.jit
+    def _ndtri(p, coeffs):
+        w = -_log((p * (1.0 - p)) * 4.0, coeffs)
+        root_w = tl.sqrt_rn(w)
+        central = _horner(w - 2.5, coeffs, _CENTRAL, 9)
+        tail = _horner(root_w - 3.0, coeffs, _TAIL, 9)
+        deep = _horner(root_w - 6.0, coeffs, _DEEP, 9)
+        poly = tl.where(w < 5.0, central, tl.where(w < _DEEP_W, tail, deep))
+        return (poly * (p * 2.0 - 1.0)) * _SQRT2
+
+    @_triton.jit
+    def _narrow(vals, out_dtype: tl.constexpr):
+        """fp32 -> OUT_DTYPE with round-to-nearest-even (torch's .to()); bf16 by hand, since
+        Triton's interpreter truncates when narrowing."""
+        if out_dtype == tl.bfloat16:
+            bits = vals.to(tl.uint32, bitcast=True)
+            bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+            return bits.to(tl.uint16).to(tl.bfloat16, bitcast=True)
+        else:
+            return vals.to(out_dtype, fp_downcast_rounding=ROUNDING)
+
+    @_triton.jit
+    def _u24(word):
+        return (word >> 8).to(tl.float32) * _U24
+
+    @_triton.jit
+    def _trunc(u, coeffs, mean, std, cdf_low, cdf_width, lo, hi, MIRRORED: tl.constexpr):
+        p = tl.maximum(u * cdf_width + cdf_low, _MIN_CDF)
+        z = _ndtri(p, coeffs)
+        if MIRRORED:
+            z = -z
+        return tl.minimum(tl.maximum(z * std + mean, lo), hi)
+
+    @_triton.jit
+    def _values(w0, w1, w2, w3, coeffs, p0, p1, p2, p3, lo, hi, KIND: tl.constexpr,
+                MIRRORED: tl.constexpr):  # fmt: skip
+        u0, u1, u2, u3 = _u24(w0), _u24(w1), _u24(w2), _u24(w3)
+        if KIND == 0:
+            v0, v1, v2, v3 = u0 * p1 + p0, u1 * p1 + p0, u2 * p1 + p0, u3 * p1 + p0
+        elif KIND == 1:
+            r0 = tl.sqrt_rn(_log(1.0 - u0, coeffs) * -2.0)
+            r1 = tl.sqrt_rn(_log(1.0 - u2, coeffs) * -2.0)
+            c0, s0 = _sincos(u1, coeffs)
+            c1, s1 = _sincos(u3, coeffs)
+            v0, v1 = (r0 * c0) * p1 + p0, (r0 * s0) * p1 + p0
+            v2, v3 = (r1 * c1) * p1 + p0, (r1 * s1) * p1 + p0
+        else:
+            v0 = _trunc(u0, coeffs, p0, p1, p2, p3, lo, hi, MIRRORED)
+            v1 = _trunc(u1, coeffs, p0, p1, p2, p3, lo, hi, MIRRORED)
+            v2 = _trunc(u2, coeffs, p0, p1, p2, p3, lo, hi, MIRRORED)
+            v3 = _trunc(u3, coeffs, p0, p1, p2, p3, lo, hi, MIRRORED)
+        return v0, v1, v2, v3
+
+    @_triton.jit
+    def _fill_runs(out_ptr, starts_ptr, rows, length, per_row, k0, k1, stream, coeffs,
+                   p0, p1, p2, p3, lo, hi, KIND: tl.constexpr, MIRRORED: tl.constexpr,
+                   BLOCK_SIZE: tl.constexpr):  # fmt: skip
+        """Values of flat indices starts[r] + [0, length) into out[r, :] (row-major)."""
+        t = tl.program_id(0).to(tl.int64) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+        live = t < rows * per_row
+        row = t // per_row
+        start = tl.load(starts_ptr + row, mask=live, other=0)
+        lane = start & 3
+        col = (t % per_row) * 4 - lane
+        block = (start >> 2) + t % per_row
+        zero = tl.zeros_like(block).to(tl.uint32)
+        c0 = (block & 0xFFFFFFFF).to(tl.uint32)
+        c1 = (block >> 32).to(tl.uint32)
+        w0, w1, w2, w3 = _philox(c0, c1, zero + stream.to(tl.uint32), zero,
+                                 zero + k0.to(tl.uint32), zero + k1.to(tl.uint32))  # fmt: skip
+        v0, v1, v2, v3 = _values(w0, w1, w2, w3, coeffs, p0, p1, p2, p3, lo, hi, KIND, MIRRORED)
+        # Interleave to element order so the four lanes go out as one contiguous store.
+        vals = tl.interleave(tl.interleave(v0, v2), tl.interleave(v1, v3))
+        cols = tl.interleave(tl.interleave(col, col + 2), tl.interleave(col + 1, col + 3))
+        rows4 = tl.interleave(tl.interleave(row, row), tl.interleave(row, row))
+        live4 = tl.interleave(tl.interleave(live, live), tl.interleave(live, live))
+        ok = live4 & (cols >= 0) & (cols < length)
+        dest = out_ptr + rows4 * length + cols
+        tl.store(dest, _narrow(vals, out_ptr.dtype.element_ty), mask=ok)
+
+    @_triton.jit
+    def _fill_group(prog_table, ints, floats, stream, coeffs, OUT_DTYPE: tl.constexpr,
+                    KIND: tl.constexpr, MIRRORED: tl.constexpr,
+                    BLOCK_SIZE: tl.constexpr):  # fmt: skip
+        """One program = BLOCK_SIZE Philox blocks of one tensor of the group (whole tensors)."""
+        pid = tl.program_id(0)
+        which = tl.load(prog_table + 2 * pid)
+        local_pid = tl.load(prog_table + 2 * pid + 1)
+        out_ptr = tl.load(ints + 4 * which).to(tl.pointer_type(OUT_DTYPE))
+        numel = tl.load(ints + 4 * which + 1)
+        k0 = tl.load(ints + 4 * which + 2).to(tl.uint32)
+        k1 = tl.load(ints + 4 * which + 3).to(tl.uint32)
+        p0 = tl.load(floats + 6 * which)
+        p1 = tl.load(floats + 6 * which + 1)
+        p2 = tl.load(floats + 6 * which + 2)
+        p3 = tl.load(floats + 6 * which + 3)
+        lo = tl.load(floats + 6 * which + 4)
+        hi = tl.load(floats + 6 * which + 5)
+        block = local_pid * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE).to(tl.int64)
+        zero = tl.zeros_like(block).to(tl.uint32)
+        c0 = (block & 0xFFFFFFFF).to(tl.uint32)
+        c1 = (block >> 32).to(tl.uint32)
+        w0, w1, w2, w3 = _philox(c0, c1, zero + stream.to(tl.uint32), zero, zero + k0, zero + k1)
+        v0, v1, v2, v3 = _values(w0, w1, w2, w3, coeffs, p0, p1, p2, p3, lo, hi, KIND, MIRRORED)
+        vals = tl.interleave(tl.interleave(v0, v2), tl.interleave(v1, v3))
+        idx = block * 4
+        idx4 = tl.interleave(tl.interleave(idx, idx + 2), tl.interleave(idx + 1, idx + 3))
+        tl.store(out_ptr + idx4, _narrow(vals, OUT_DTYPE), mask=idx4 < numel)
+
+    @_triton.jit
+    def _words_kernel(out_ptr, start, count, k0, k1, stream, BLOCK_SIZE: tl.constexpr):
+        """Raw Philox words of flat indices [start, start + count) into an int64 tensor."""
+        idx = tl.program_id(0).to(tl.int64) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE) + start
+        block = idx >> 2
+        lane = idx & 3
+        zero = tl.zeros_like(block).to(tl.uint32)
+        w0, w1, w2, w3 = _philox((block & 0xFFFFFFFF).to(tl.uint32), (block >> 32).to(tl.uint32),
+                                 zero + stream.to(tl.uint32), zero, zero + k0.to(tl.uint32),
+                                 zero + k1.to(tl.uint32))  # fmt: skip
+        word = tl.where(lane == 0, w0, tl.where(lane == 1, w1, tl.where(lane == 2, w2, w3)))
+        tl.store(out_ptr + idx - start, word.to(tl.int64), mask=idx - start < count)
+
+    _TL_DTYPES = {
+        torch.float32: tl.float32,
+        torch.float16: tl.float16,
+        torch.bfloat16: tl.bfloat16,
+        torch.float64: tl.float64,
+    }
+
+
+_COEFFS: dict[torch.device, torch.Tensor] = {}
+
+
+def _coefficients(device: torch.device) -> torch.Tensor:
+    if device not in _COEFFS:
+        _COEFFS[device] = _coefficient_table(device)[0]
+    return _COEFFS[device]
+
+
+def _launch(out2d: torch.Tensor, starts: torch.Tensor, key: tuple[int, int], stream: int,
+            draw: Draw) -> None:  # fmt: skip
+    rows, length = out2d.shape
+    per_row = (3 + length + 3) // 4
+    grid = (math.ceil(rows * per_row / BLOCK),)
+    options: dict[str, Any] = {} if interpreted() else {"enable_fp_fusion": False}
+    _fill_runs[grid](
+        out2d, starts, rows, length, per_row, key[0], key[1], stream & _keyed.MASK32,
+        _coefficients(out2d.device), draw.p0, draw.p1, draw.p2, draw.p3, draw.clamp_low,
+        draw.clamp_high, KIND=draw.kind, MIRRORED=draw.mirrored, BLOCK_SIZE=BLOCK, **options,
+    )  # fmt: skip
+
+
+def fill_box_(
+    local: torch.Tensor,
+    global_shape: tuple[int, ...],
+    offset: tuple[int, ...],
+    key: tuple[int, int],
+    stream: int,
+    draw: Draw,
+) -> torch.Tensor:
+    """Fill ``local`` (this rank's box of a global tensor) with keyed values, fused."""
+    from initlab._distributed import box_runs
+
+    if not available():
+        raise RuntimeError(
+            "the Triton kernels need triton and a CUDA device (or TRITON_INTERPRET=1)"
+        )
+    starts, length = box_runs(global_shape, offset, tuple(local.shape), local.device)
+    target = (
+        local
+        if local.is_contiguous()
+        else torch.empty_like(local, memory_format=torch.contiguous_format)
+    )
+    _launch(target.view(len(starts), length), starts, key, stream, draw)
+    if target is not local:
+        local.copy_(target)
+    return local
+
+
+def keyed_words(
+    key: tuple[int, int], stream: int, start: int, count: int, device: torch.device | str
+) -> torch.Tensor:
+    """The Triton twin of :func:`initlab._keyed.keyed_words` (uint32 words in int64)."""
+    out = torch.empty(count, dtype=torch.int64, device=device)
+    grid = (math.ceil(count / (4 * BLOCK)),)
+    _words_kernel[grid](
+        out, start, count, key[0], key[1], stream & _keyed.MASK32, BLOCK_SIZE=4 * BLOCK
+    )
+    return out
+
+
+def fill_grouped_(
+    tensors: Sequence[torch.Tensor],
+    keys: Sequence[tuple[int, int]],
+    draws: Sequence[Draw],
+    stream: int = 0,
+) -> None:
+    """Initialize many whole contiguous tensors: one launch per (dtype, scheme) group.
+
+    A host-built table maps each program to its tensor (pointer, numel, key, constants), so
+    a model's hundreds of small parameters cost one launch instead of one per tensor.
+    """
+    groups: dict[tuple[torch.dtype, int, bool], list[int]] = {}
+    for i, (tensor, draw) in enumerate(zip(tensors, draws, strict=True)):
+        if not tensor.is_contiguous():
+            raise ValueError(f"fill_grouped_ needs contiguous tensors; tensor {i} is not")
+        if tensor.numel():
+            groups.setdefault((tensor.dtype, draw.kind, draw.mirrored), []).append(i)
+    for (dtype, kind, mirrored), members in groups.items():
+        _launch_group([tensors[i] for i in members], [keys[i] for i in members],
+                      [draws[i] for i in members], stream, dtype, kind, mirrored)  # fmt: skip
+
+
+def _launch_group(tensors: list[torch.Tensor], keys: list[tuple[int, int]], draws: list[Draw],
+                  stream: int, dtype: torch.dtype, kind: int, mirrored: bool) -> None:  # fmt: skip
+    device = tensors[0].device
+    programs = [math.ceil((t.numel() + 3) // 4 / BLOCK) for t in tensors]
+    owner = torch.repeat_interleave(torch.arange(len(tensors)), torch.tensor(programs))
+    first = torch.tensor([0, *programs[:-1]]).cumsum(0).repeat_interleave(torch.tensor(programs))
+    ints = torch.tensor(
+        [[t.data_ptr(), t.numel(), k0, k1] for t, (k0, k1) in zip(tensors, keys)], dtype=torch.int64
+    )
+    floats = torch.tensor(
+        [[d.p0, d.p1, d.p2, d.p3, d.clamp_low, d.clamp_high] for d in draws], dtype=torch.float32
+    )
+    prog_table = torch.stack([owner, torch.arange(len(owner)) - first], dim=1).to(torch.int64)
+    _fill_group[(len(owner),)](
+        prog_table.to(device), ints.to(device), floats.to(device), stream & _keyed.MASK32,
+        _coefficients(device), OUT_DTYPE=_TL_DTYPES[dtype], KIND=kind, MIRRORED=mirrored,
+        BLOCK_SIZE=BLOCK, **({} if interpreted() else {"enable_fp_fusion": False}),
+    )  # fmt: skip

@@ -1,0 +1,81 @@
+"""Triton kernels under Triton's CPU interpreter: bit-for-bit equal to the torch reference.
+
+TRITON_INTERPRET must be set before triton is imported, so the checks run in a subprocess.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("triton") is None, reason="triton not installed"
+)
+
+SCRIPT = textwrap.dedent(
+    """
+    import torch
+    from initlab import _keyed as K, _triton_kernels as TK
+    from initlab._distributed import box_runs
+
+    assert TK.available() and TK.interpreted()
+    key = K.derive_key(3, "blocks.0.mlp.w1")
+    # Uniform words, bit for bit, from an unaligned start and across a 2^32-block boundary.
+    for start in (0, 5, 4 * 2**32 - 6):
+        want = K.keyed_words(key, 7, start, 2053)
+        assert torch.equal(TK.keyed_words(key, 7, start, 2053, "cpu"), want), start
+    draws = {
+        "uniform": K.Draw.uniform(-0.5, 0.25),
+        "normal": K.Draw.normal(0.1, 0.02),
+        "trunc": K.Draw.trunc_normal(0.0, 0.02, -0.04, 0.04),
+        "trunc_tail": K.Draw.trunc_normal(0.0, 1.0, 3.0, 4.0),
+    }
+    boxes = [
+        ((37, 11), (0, 0), (37, 11)),
+        ((12, 10), (0, 3), (12, 4)),
+        ((6, 5, 7), (2, 1, 3), (3, 2, 4)),
+    ]
+    for name, draw in draws.items():
+        for shape, offset, local in boxes:
+            starts, length = box_runs(shape, offset, local)
+            want = K.keyed_runs(key, 7, draw, starts, length, backend="torch").reshape(local)
+            got = TK.fill_box_(torch.empty(local), shape, offset, key, 7, draw)
+            assert torch.equal(got, want), (name, shape, offset)
+    # Grouped launch: many tensors, mixed schemes and dtypes, bf16 rounded to nearest even.
+    tensors = [torch.empty(3, 5), torch.empty(17), torch.empty(40, 33)]
+    tensors.append(torch.empty(9, dtype=torch.bfloat16))
+    keys = [K.derive_key(1, f"p{i}") for i in range(len(tensors))]
+    group = [draws["normal"], draws["uniform"], draws["trunc"], draws["normal"]]
+    TK.fill_grouped_(tensors, keys, group, stream=2)
+    for tensor, k, draw in zip(tensors, keys, group):
+        zero = torch.zeros(1, dtype=torch.int64)
+        want = K.keyed_runs(k, 2, draw, zero, tensor.numel(), backend="torch")
+        assert torch.equal(tensor, want.reshape(tensor.shape).to(tensor.dtype))
+    print("OK")
+    """
+)
+
+
+def test_kernels_match_reference_under_interpreter():
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300
+    )
+    # Only an interpreter that cannot start is a skip; a wrong value (AssertionError) fails.
+    cannot_start = "interpret" in proc.stderr.lower() and "AssertionError" not in proc.stderr
+    if proc.returncode != 0 and cannot_start:
+        pytest.skip(f"Triton interpreter unavailable: {proc.stderr.strip()[-300:]}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith("OK")
+
+
+def test_import_without_interpreter_or_gpu_is_clean():
+    code = "import initlab._triton_kernels as TK; print(TK.available())"
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
