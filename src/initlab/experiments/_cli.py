@@ -44,7 +44,11 @@ def _common_args(parser: argparse.ArgumentParser, default_out: str | None) -> No
         "--out", default=default_out, help="output folder (index.html, results.json)"
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: the models are tiny, and extra intra-op threads "
+        "only add synchronization; the vectorized runs already batch the work)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
