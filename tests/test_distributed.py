@@ -98,6 +98,24 @@ def _check_all(world: int) -> None:
             # Whole-tensor schemes: every rank computes the same full result, keeps its box.
             copy_from_full_(dt, reference[0])
             assert torch.equal(dt.full_tensor(), reference[0])
+            _check_whole_matrix_schemes(shape, dt)
+
+
+def _check_whole_matrix_schemes(shape: tuple[int, ...], dt: torch.Tensor) -> None:
+    """orthogonal_, sparse_ (and delta_orthogonal_ for kernels) on a DTensor, keyed."""
+    import initlab
+    from initlab._keyed import KeyedSampler
+
+    schemes = [
+        lambda t, g: initlab.orthogonal_(t, 1.5, generator=g),
+        lambda t, g: initlab.sparse_(t, 0.3, 0.02, generator=g),
+    ]
+    if len(shape) != 2:
+        schemes = [schemes[0]]
+    for fill in schemes:
+        want = fill(torch.empty(shape), KeyedSampler(SEED, "w"))
+        fill(dt, KeyedSampler(SEED, "w"))
+        assert torch.equal(dt.full_tensor(), want), (shape, fill)
 
 
 def _run(world: int) -> None:

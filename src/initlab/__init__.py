@@ -63,6 +63,7 @@ from initlab._initializers import (
     VarianceScaling,
     Zeros,
 )
+from initlab._keyed import KeyedSampler, named_samplers
 from initlab._registry import deserialize, get, known_names, register, serialize
 from initlab._sampling import (
     GeneratorLike,
@@ -113,6 +114,7 @@ __all__ = [
     "Initializer",
     "KaimingNormal",
     "KaimingUniform",
+    "KeyedSampler",
     "Layout",
     "LecunNormal",
     "LecunTruncatedNormal",
@@ -160,6 +162,7 @@ __all__ = [
     "lecun_uniform_",
     "load_rules",
     "materialize",
+    "named_samplers",
     "normal_",
     "ones_",
     "orthogonal_",

@@ -76,6 +76,15 @@ def _no_grad(fn: T) -> T:
     return torch.no_grad()(fn)  # type: ignore[no-any-return]
 
 
+def _write_full_(tensor: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
+    """Copy a whole-tensor result in; a DTensor keeps only its own shard (no communication)."""
+    from initlab._distributed import copy_from_full_, is_dtensor
+
+    if is_dtensor(tensor):
+        return copy_from_full_(tensor, full)
+    return tensor.copy_(full)
+
+
 def _skip(tensor: torch.Tensor, what: str, *, random: bool = True) -> bool:
     """Apply the degenerate-tensor policy; True when there is nothing to write."""
     if not isinstance(tensor, torch.Tensor):
@@ -330,8 +339,8 @@ def orthogonal_(
     if _skip(tensor, "orthogonal_"):
         return tensor
     work = torch.float32 if tensor.dtype in _LOW_PRECISION else tensor.dtype
-    tensor.copy_(_orthogonal_matrix(tensor.shape, work, tensor.device, as_sampler(generator), gain))
-    return tensor
+    matrix = _orthogonal_matrix(tensor.shape, work, tensor.device, as_sampler(generator), gain)
+    return _write_full_(tensor, matrix)
 
 
 def _orthogonal_matrix(
@@ -380,10 +389,10 @@ def delta_orthogonal_(
     centre_matrix = _orthogonal_matrix(
         torch.Size(shape[:2]), work, tensor.device, as_sampler(generator), gain
     )
-    tensor.zero_()
+    kernel = torch.zeros(shape, dtype=work, device=centre_matrix.device)
     centre: tuple[Any, ...] = (slice(None), slice(None), *(k // 2 for k in shape[2:]))
-    tensor[centre] = centre_matrix.to(tensor.dtype)
-    return tensor
+    kernel[centre] = centre_matrix
+    return _write_full_(tensor, kernel)
 
 
 @_no_grad
@@ -408,8 +417,18 @@ def sparse_(
     sampler.normal_(tensor, 0.0, std)
     zeros = math.ceil(sparsity * rows)
     if zeros:
-        tensor.masked_fill_(sampler.column_zero_mask(rows, cols, zeros, tensor.device), 0)
+        _zero_where_(tensor, sampler.column_zero_mask(rows, cols, zeros, tensor.device))
     return tensor
+
+
+def _zero_where_(tensor: torch.Tensor, mask: torch.Tensor) -> None:
+    """Zero the entries a full-size mask selects; a DTensor applies its shard of the mask."""
+    from initlab._distributed import is_dtensor, local_view
+
+    if is_dtensor(tensor):
+        tensor.to_local().masked_fill_(local_view(mask, tensor), 0)  # type: ignore[attr-defined]
+    else:
+        tensor.masked_fill_(mask, 0)
 
 
 # --- the variance-scaling family -----------------------------------------------------
