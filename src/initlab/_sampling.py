@@ -21,6 +21,7 @@ __all__ = [
     "TorchSampler",
     "as_sampler",
     "derive_seed",
+    "floyd_column_mask",
     "inward_bounds",
     "seeded_generator",
     "trunc_normal_cdf_range",
@@ -123,8 +124,9 @@ class TorchSampler:
     ``uniform_``, ``normal_`` and ``standard_normal`` make exactly the calls
     ``torch.nn.init`` makes, so results are bit-identical for the same generator
     state. ``trunc_normal_`` is initlab's pinned inverse-CDF algorithm (float64
-    uniforms, one draw per element), and ``column_zero_mask`` draws one uniform
-    matrix from the generator and keeps the ``zeros`` smallest per column.
+    uniforms, one draw per element), and ``column_zero_mask`` runs Floyd's subset
+    sampling on all columns at once from one float64 uniform matrix of
+    min(zeros, rows - zeros) rows.
     """
 
     def __init__(self, generator: torch.Generator | None = None) -> None:
@@ -166,10 +168,33 @@ class TorchSampler:
     def column_zero_mask(
         self, rows: int, cols: int, zeros: int, device: torch.device
     ) -> torch.Tensor:
-        scores = torch.rand((rows, cols), generator=self.generator, device=device)
-        chosen = scores.argsort(dim=0)[:zeros]
-        mask = torch.zeros((rows, cols), dtype=torch.bool, device=device)
-        return mask.scatter_(0, chosen, True)
+        steps = min(zeros, rows - zeros)
+        uniforms = torch.empty((steps, cols), dtype=torch.float64, device=device)
+        return floyd_column_mask(uniforms.uniform_(generator=self.generator), rows, zeros)
+
+
+def floyd_column_mask(uniforms: torch.Tensor, rows: int, zeros: int) -> torch.Tensor:
+    """A (rows, cols) bool mask with exactly ``zeros`` True per column, every subset equally likely.
+
+    Floyd's algorithm (Bentley & Floyd, 1987), run on all columns at once: step s draws
+    t uniform on [0, j] (j = rows - m + s) and adds t to the column's set, or j if t is
+    already in it. It takes m = min(zeros, rows - zeros) steps (the complement is drawn
+    when zeros > rows / 2), each O(cols), and needs ``uniforms`` of shape (m, cols) in
+    [0, 1): PyTorch's per-column ``randperm`` loop becomes m small vector steps.
+    """
+    steps, cols = uniforms.shape
+    if steps != min(zeros, rows - zeros):
+        raise ValueError(f"need {min(zeros, rows - zeros)} rows of uniforms, got {steps}")
+    device = uniforms.device
+    chosen = torch.zeros((cols, rows), dtype=torch.bool, device=device)
+    columns = torch.arange(cols, device=device)
+    for step in range(steps):
+        top = rows - steps + step
+        pick = (uniforms[step] * (top + 1)).long().clamp_(max=top)
+        taken = chosen[columns, pick]
+        chosen[columns, torch.where(taken, torch.full_like(pick, top), pick)] = True
+    mask = chosen.t()
+    return mask if steps == zeros else ~mask
 
 
 def as_sampler(generator: GeneratorLike) -> Sampler:
