@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -23,7 +24,7 @@ from initlab.doctor._hooks import Call, Recorder, first_float_tensor
 from initlab.doctor._probe import Probe, build_probe
 from initlab.doctor._records import MODEL_LAYER, Diagnosis, Finding, StatRecord
 from initlab.doctor._spectra import lanczos_singular_values
-from initlab.doctor._stats import weight_rows, weight_stats
+from initlab.doctor._stats import Deferred, Slot, weight_group_stats, weight_rows
 from initlab.doctor._verdicts import judge
 
 __all__ = ["diagnose"]
@@ -53,10 +54,14 @@ def diagnose(
     """
     config = config or DoctorConfig()
     resolved = build_probe(model, inputs, probe, seed=config.seed, batch_size=config.batch_size)
+    deferred = Deferred()
     with _preserved(model, config.seed):
-        calls, grads = _probe_pass(model, resolved, loss_fn, config)
+        recorder, grads = _probe_pass(model, resolved, loss_fn, config, deferred)
+        entries = _queue_params(model, grads, config, deferred)
+        deferred.fetch()  # the one device-to-host transfer of every statistic
+        calls = recorder.resolve()
         jacobian, skipped = _jacobian(model, resolved, config)
-    records = _call_records(run, calls) + _param_records(run, model, calls, grads, config)
+    records = _call_records(run, calls) + _param_records(run, calls, entries, deferred)
     records += [
         StatRecord(
             run=run,
@@ -108,11 +113,15 @@ def _with_grad(value: Any) -> Any:
 
 
 def _probe_pass(
-    model: nn.Module, probe: Probe, loss_fn: LossFn | None, config: DoctorConfig
-) -> tuple[list[Call], dict[str, torch.Tensor | None]]:
+    model: nn.Module,
+    probe: Probe,
+    loss_fn: LossFn | None,
+    config: DoctorConfig,
+    deferred: Deferred,
+) -> tuple[Recorder, dict[str, torch.Tensor | None]]:
     args = tuple(_with_grad(a) for a in probe.args)
     kwargs = {k: _with_grad(v) for k, v in probe.kwargs.items()}
-    recorder = Recorder(model, hist_bins=config.hist_bins)
+    recorder = Recorder(model, hist_bins=config.hist_bins, deferred=deferred)
     with torch.enable_grad(), recorder:
         first = first_float_tensor((args, kwargs))
         if first is not None:
@@ -131,7 +140,7 @@ def _probe_pass(
     inputs = [t for t in leaves if isinstance(t, torch.Tensor) and t.requires_grad]
     targets = [p for _, p in named] + inputs
     grads = torch.autograd.grad(loss, targets, allow_unused=True) if targets else ()
-    return recorder.calls, {name: g for (name, _), g in zip(named, grads)}
+    return recorder, {name: g for (name, _), g in zip(named, grads)}
 
 
 def _loss(output: Any, loss_fn: LossFn | None, seed: int) -> torch.Tensor:
@@ -179,64 +188,97 @@ def _call_records(run: str, calls: list[Call]) -> list[StatRecord]:
     return records
 
 
-def _param_records(
-    run: str,
+@dataclass
+class _ParamEntry:
+    """One (untied) parameter: where it lives and the slots of its queued statistics."""
+
+    label: str
+    type: str
+    local: str
+    norms: Slot
+    has_grad: bool
+    fans: tuple[float, float] | None = None
+    weight: tuple[tuple[str, ...], Slot] | None = None
+
+
+def _queue_params(
     model: nn.Module,
-    calls: list[Call],
     grads: dict[str, torch.Tensor | None],
     config: DoctorConfig,
-) -> list[StatRecord]:
-    first_call: dict[str, int] = {}
-    for call in calls:
-        first_call.setdefault(call.module, call.index)
-    records: list[StatRecord] = []
+    deferred: Deferred,
+) -> list[_ParamEntry]:
+    """Queue every parameter's norms, and its weight statistics batched per shape group."""
+    entries: list[_ParamEntry] = []
+    groups: dict[tuple[Any, ...], list[tuple[_ParamEntry, torch.Tensor]]] = {}
     seen: set[int] = set()
     for prefix, module in model.named_modules():
-        label = prefix or MODEL_LAYER
         for local, p in module.named_parameters(recurse=False):
             if id(p) in seen:
                 continue  # tied: reported once, under its first owner
             seen.add(id(p))
             full = f"{prefix}.{local}" if prefix else local
-            stats = _param_stats(module, local, p, grads.get(full), config)
-            base = partial(
-                StatRecord,
-                run=run,
-                index=first_call.get(label, -1),
-                layer=label,
+            grad = grads.get(full)
+            norms = [torch.linalg.vector_norm(p.detach().float())]
+            if grad is not None:
+                norms.append(torch.linalg.vector_norm(grad.detach().float()))
+            entry = _ParamEntry(
+                label=prefix or MODEL_LAYER,
                 type=type(module).__name__,
-                kind="param",
-                param=local,
+                local=local,
+                norms=deferred.add(torch.stack(norms)),
+                has_grad=grad is not None,
             )
-            records += [base(statistic=k, value=v) for k, v in stats.items()]
+            entries.append(entry)
+            if p.dim() >= 2 and config.weight_spectra:
+                rows = weight_rows(module, local, p)
+                entry.fans = (float(rows.shape[1]), float(rows.shape[0] * p[0, 0].numel()))
+                key = (tuple(rows.shape), rows.device, rows.dtype)
+                groups.setdefault(key, []).append((entry, rows))
+    for (shape, _, _), members in groups.items():
+        names, values = weight_group_stats(
+            [rows for _, rows in members],
+            duplicate_tol=config.thresholds.duplicate_tol,
+            max_duplicate_rows=config.max_duplicate_rows,
+            svd=math.prod(shape) <= config.max_svd_numel and min(shape) >= 1,
+        )
+        for (entry, _), row in zip(members, values):
+            entry.weight = (names, deferred.add(row))
+    return entries
+
+
+def _param_records(
+    run: str, calls: list[Call], entries: list[_ParamEntry], deferred: Deferred
+) -> list[StatRecord]:
+    first_call: dict[str, int] = {}
+    for call in calls:
+        first_call.setdefault(call.module, call.index)
+    records: list[StatRecord] = []
+    for entry in entries:
+        stats = _param_stats(entry, deferred)
+        base = partial(
+            StatRecord,
+            run=run,
+            index=first_call.get(entry.label, -1),
+            layer=entry.label,
+            type=entry.type,
+            kind="param",
+            param=entry.local,
+        )
+        records += [base(statistic=k, value=v) for k, v in stats.items()]
     return records
 
 
-def _param_stats(
-    module: nn.Module,
-    local: str,
-    p: torch.Tensor,
-    grad: torch.Tensor | None,
-    config: DoctorConfig,
-) -> dict[str, float]:
-    norm = float(p.detach().float().norm())
+def _param_stats(entry: _ParamEntry, deferred: Deferred) -> dict[str, float]:
+    norms = deferred.get(entry.norms)
+    norm = norms[0]
     stats = {"param_norm": norm}
-    if grad is not None:
-        grad_norm = float(grad.detach().float().norm())
-        stats["grad_norm"] = grad_norm
-        stats["grad_ratio"] = grad_norm / norm if norm > 0 else math.inf
-    if p.dim() >= 2 and config.weight_spectra:
-        rows = weight_rows(module, local, p)
-        stats["fan_in"] = float(rows.shape[1])
-        stats["fan_out"] = float(rows.shape[0] * p[0, 0].numel())
-        stats.update(
-            weight_stats(
-                rows,
-                duplicate_tol=config.thresholds.duplicate_tol,
-                max_duplicate_rows=config.max_duplicate_rows,
-                max_svd_numel=config.max_svd_numel,
-            )
-        )
+    if entry.has_grad:
+        stats["grad_norm"] = norms[1]
+        stats["grad_ratio"] = norms[1] / norm if norm > 0 else math.inf
+    if entry.fans is not None and entry.weight is not None:
+        stats["fan_in"], stats["fan_out"] = entry.fans
+        names, slot = entry.weight
+        stats.update(zip(names, deferred.get(slot)))
     return stats
 
 

@@ -4,8 +4,10 @@ Module hooks fire in execution order, once per call (a module called twice
 gives ``name`` and ``name#2``), unlike LSUV's ``apply``-order hooks. Activations
 applied functionally (``F.relu``, ``torch.tanh``, ``x.sigmoid()``) are seen
 through a :class:`~torch.overrides.TorchFunctionMode` and recorded as
-pseudo-layers named ``parent:relu``. Statistics are reduced at hook time; the
-output-gradient hook keeps only a norm and a histogram.
+pseudo-layers named ``parent:relu``; other ops take a fast path straight
+through. Statistics are reduced at hook time to small device tensors; the
+output-gradient hook keeps only a norm and a histogram. Nothing is moved to the
+host until :meth:`Recorder.resolve`, once for the whole pass.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
-from initlab.doctor._stats import ACTIVATION_MODULES, activation_stats, histogram
+from initlab.doctor._stats import (
+    ACTIVATION_MODULES,
+    Deferred,
+    Slot,
+    activation_stats,
+    histogram,
+    unpack_histogram,
+)
 
 __all__ = ["FUNCTIONAL_ACTIVATIONS", "Call", "Recorder", "first_float_tensor"]
 
@@ -65,6 +74,8 @@ class Call:
     grad_norm: float | None = None
     grad_hist: Histogram | None = None
     extra: dict[str, float] = field(default_factory=dict)
+    slots: dict[str, Slot] = field(default_factory=dict, repr=False)
+    stat_names: tuple[str, ...] = ()
 
 
 def first_float_tensor(value: Any) -> torch.Tensor | None:
@@ -103,9 +114,11 @@ class _FunctionalActivations(TorchFunctionMode):
         args: tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
     ) -> Any:
-        out = func(*args, **(kwargs or {}))
         activation = FUNCTIONAL_ACTIVATIONS.get(func)
-        if activation is not None and isinstance(out, torch.Tensor):
+        if activation is None:  # fast path: every op that is not an activation
+            return func(*args, **(kwargs or {}))
+        out = func(*args, **(kwargs or {}))
+        if isinstance(out, torch.Tensor):
             self.recorder.on_functional(activation, out)
         return out
 
@@ -113,9 +126,10 @@ class _FunctionalActivations(TorchFunctionMode):
 class Recorder:
     """Hooks a model for one pass; use as a context manager (hooks removed on exit)."""
 
-    def __init__(self, model: nn.Module, *, hist_bins: int) -> None:
+    def __init__(self, model: nn.Module, *, hist_bins: int, deferred: Deferred) -> None:
         self.model = model
         self.hist_bins = hist_bins
+        self.deferred = deferred
         self.names: dict[int, str] = {}
         self.block_ids: set[int] = set()
         for name, module in model.named_modules():
@@ -207,6 +221,7 @@ class Recorder:
         activation: str | None,
         tensor: torch.Tensor,
     ) -> None:
+        names, values, range_ = activation_stats(tensor, activation)
         call = Call(
             index=len(self.calls),
             name=name,
@@ -214,20 +229,38 @@ class Recorder:
             kind=kind,
             module=module,
             activation=activation,
-            stats=activation_stats(tensor, activation),
-            act_hist=histogram(tensor, self.hist_bins) if kind != "block" else None,
+            stats={},
+            stat_names=names,
         )
+        call.slots["stats"] = self.deferred.add(values)
+        if kind != "block":
+            hist = histogram(tensor, self.hist_bins, range_)
+            call.slots["act_hist"] = self.deferred.add(hist)
         self.calls.append(call)
         if tensor.requires_grad:
             tensor.register_hook(self._grad_hook(call))
 
     def _grad_hook(self, call: Call) -> Callable[[torch.Tensor], None]:
         def hook(grad: torch.Tensor) -> None:
-            call.grad_norm = float(grad.detach().float().norm())
+            grad = grad.detach()
+            call.slots["grad_norm"] = self.deferred.add(torch.linalg.vector_norm(grad.float()))
             if call.kind != "block":
-                call.grad_hist = histogram(grad, self.hist_bins)
+                call.slots["grad_hist"] = self.deferred.add(histogram(grad, self.hist_bins))
 
         return hook
+
+    def resolve(self) -> list[Call]:
+        """Fill every call's statistics from the fetched :class:`Deferred` values."""
+        get = self.deferred.get
+        for call in self.calls:
+            call.stats = dict(zip(call.stat_names, get(call.slots["stats"])))
+            if "act_hist" in call.slots:
+                call.act_hist = unpack_histogram(get(call.slots["act_hist"]))
+            if "grad_norm" in call.slots:
+                call.grad_norm = get(call.slots["grad_norm"])[0]
+            if "grad_hist" in call.slots:
+                call.grad_hist = unpack_histogram(get(call.slots["grad_hist"]))
+        return self.calls
 
 
 def _has_children(module: nn.Module) -> bool:

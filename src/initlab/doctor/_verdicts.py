@@ -63,10 +63,26 @@ def guess_scheme(weight_std: float, fan_in: float, fan_out: float) -> str | None
     return None
 
 
-def _span(names: Sequence[str]) -> str:
-    if len(names) == 1:
-        return f"layer {names[0]}"
-    return f"layers {names[0]}–{names[-1]} ({len(names)} layers)"
+def _span(rows: Sequence[Row], bad: Sequence[Row]) -> str:
+    """The flagged rows as table names, consecutive table rows joined: ``layers 27, 29–39``.
+
+    A range ``A–B`` means every row from A to B in the table; a gap is shown as
+    a gap, so the count always equals what the ranges cover.
+    """
+    position = {id(r): i for i, r in enumerate(rows)}
+    runs: list[list[Row]] = []
+    for row in bad:
+        if runs and position[id(row)] == position[id(runs[-1][-1])] + 1:
+            runs[-1].append(row)
+        else:
+            runs.append([row])
+    parts = [
+        run[0]["name"] if len(run) == 1 else f"{run[0]['name']}–{run[-1]['name']}" for run in runs
+    ]
+    if len(bad) == 1:
+        return f"layer {parts[0]}"
+    shown = parts if len(parts) <= 4 else [*parts[:2], "…", parts[-1]]
+    return f"layers {', '.join(shown)} ({len(bad)} of {len(rows)} layers)"
 
 
 def _dominant_activation(rows: Sequence[Row]) -> str | None:
@@ -115,11 +131,15 @@ def _advice(rows: Sequence[Row]) -> str:
     return f"{context}: {recommend(act)}"
 
 
-def _reference(records: Sequence[StatRecord], rows: Sequence[Row], run: str) -> float:
+def _reference(records: Sequence[StatRecord], rows: Sequence[Row], run: str) -> tuple[float, str]:
+    """The std that ratios compare with, and what it is (for the messages)."""
     for r in records:
         if r.run == run and r.kind == "input" and r.statistic == "act_std" and r.value > 0:
-            return r.value
-    return next((r["act_std"] for r in rows if r.get("act_std", 0) > 0), 1.0)
+            return r.value, "input's std"
+    for row in rows:
+        if row.get("act_std", 0) > 0:
+            return row["act_std"], f"std at the first layer, {row['name']},"
+    return 1.0, "unit reference"
 
 
 def _beyond(ratio: float, limit: float, sign: int) -> bool:
@@ -127,7 +147,9 @@ def _beyond(ratio: float, limit: float, sign: int) -> bool:
     return ratio > limit if sign > 0 else ratio < limit
 
 
-def _signal(rows: Sequence[Row], ref: float, t: Thresholds, run: str) -> list[Finding]:
+def _signal(
+    rows: Sequence[Row], ref: float, ref_label: str, t: Thresholds, run: str
+) -> list[Finding]:
     findings = []
     for direction, warn, err in (
         ("vanishing", t.vanish_warning, t.vanish_error),
@@ -141,10 +163,16 @@ def _signal(rows: Sequence[Row], ref: float, t: Thresholds, run: str) -> list[Fi
         ratio = extreme["act_std"] / ref
         severity = "error" if _beyond(ratio, err, sign) else "warning"
         names = [r["name"] for r in bad]
+        first = bad[0]
+        side = "below" if sign < 0 else "above"
         message = (
-            f"{_span(names)}: activation std {'falls' if sign < 0 else 'grows'} from "
-            f"{ref:.3g} to {extreme['act_std']:.3g} ({direction})"
+            f"{_span(rows, bad)}: activation std {side} {warn:g}× the {ref_label} "
+            f"({ref:.3g}); it is {first['act_std']:.3g} at {first['name']}"
         )
+        if extreme is not first:
+            verb = "falls" if sign < 0 else "grows"
+            message += f" and {verb} to {extreme['act_std']:.3g} at {extreme['name']}"
+        message += f" (×{ratio:.3g} of the reference; {direction})"
         findings.append(
             Finding(
                 run=run,
@@ -196,9 +224,10 @@ def _fraction_rule(
     bad = [r for r in rows if r.get(statistic, 0.0) > warn]
     if not bad:
         return []
-    worst = max(r[statistic] for r in bad)
+    worst_row = max(bad, key=lambda r: r[statistic])
+    worst = worst_row[statistic]
     names = tuple(r["name"] for r in bad)
-    message = f"{_span(names)}: up to {worst:.0%} of {what}"
+    message = f"{_span(rows, bad)}: up to {worst:.0%} (at {worst_row['name']}) of {what}"
     severity = "error" if worst > err else "warning"
     return [
         Finding(
@@ -328,8 +357,8 @@ def judge(records: Sequence[StatRecord], thresholds: Thresholds, run: str) -> li
             )
         ]
     t = thresholds
-    ref = _reference(records, rows, run)
-    findings = _signal(rows, ref, t, run) + _gradients(rows, t, run)
+    ref, ref_label = _reference(records, rows, run)
+    findings = _signal(rows, ref, ref_label, t, run) + _gradients(rows, t, run)
     findings += _fraction_rule(
         rows,
         "act_sat_frac",
