@@ -224,3 +224,34 @@ def test_meta_custom_buffer_needs_a_rule() -> None:
     rules = [{"scheme": "ones", "name": "table", "role": "buffer"}, {"scheme": "torch_default"}]
     init_model(model, rules, seed=0, device="cpu")
     assert torch.all(model.table == 1)
+
+
+def test_transformer_presets_fit_a_plain_mlp_without_block_count() -> None:
+    """No residual projections to scale: gpt2 and llama still plan every parameter."""
+    from torch import nn
+
+    from initlab import init_model
+
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    for name in ("gpt2", "llama"):
+        plan = init_model(model, name, seed=0, dry_run=True)
+        assert {e.name for e in plan.entries} == {n for n, _ in model.named_parameters()}
+
+
+def test_gpt2_preset_needs_a_block_count_only_when_it_scales_projections() -> None:
+    from torch import nn
+
+    from initlab import init_model
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c_proj = nn.Linear(4, 4)
+
+    model = nn.Sequential()
+    model.add_module("attn", Block())
+    with pytest.raises(ValueError, match=r"cannot count the transformer blocks.*n_layer="):
+        init_model(model, "gpt2", seed=0, dry_run=True)
+    plan = init_model(model, preset("gpt2", n_layer=8), seed=0, dry_run=True)
+    weight = next(e for e in plan.entries if e.name == "attn.c_proj.weight")
+    assert weight.std == pytest.approx(0.02 / 4)

@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 from torch import nn
@@ -189,7 +190,8 @@ def _auto(
 # --- transformer presets -----------------------------------------------------------------
 
 
-def _count_layers(model: nn.Module, n_layer: int | None) -> int:
+def _count_layers(model: nn.Module, n_layer: int | None) -> int | None:
+    """Transformer blocks: ``n_layer``, the model's config, or its longest ModuleList."""
     if n_layer is not None:
         return int(n_layer)
     config = getattr(model, "config", None)
@@ -197,9 +199,20 @@ def _count_layers(model: nn.Module, n_layer: int | None) -> int:
         if config is not None and isinstance(getattr(config, key, None), int):
             return int(getattr(config, key))
     lists = [m for m in model.modules() if isinstance(m, nn.ModuleList)]
-    if not lists:
-        raise ValueError("cannot count transformer blocks: pass n_layer= to the preset")
-    return max(len(m) for m in lists)
+    return max(len(m) for m in lists) if lists else None
+
+
+def _require_layers(layers: int | None, preset: str, names: Sequence[str]) -> int:
+    if layers is None:
+        raise ValueError(
+            f"the {preset} preset must scale {', '.join(names[:3])}... by depth but cannot "
+            "count the transformer blocks (no config and no nn.ModuleList): pass n_layer="
+        )
+    return layers
+
+
+def _matching(model: nn.Module, patterns: Sequence[str]) -> list[str]:
+    return [n for n, _ in model.named_parameters() if any(fnmatchcase(n, p) for p in patterns)]
 
 
 def _gpt2(
@@ -212,15 +225,21 @@ def _gpt2(
     n_layer: int | None = None,
     residual: Sequence[str] = ("*attn.c_proj.weight", "*mlp.c_proj.weight"),
 ) -> list[Rule]:
-    layers = _count_layers(model, n_layer)
-    residual_std = std / math.sqrt(2 * layers)
+    # A model without residual projections (the plan then shows plain N(0, std²)) needs no count.
+    projections = _matching(model, residual)
+    residual_rules = []
+    if projections:
+        layers = _require_layers(_count_layers(model, n_layer), "gpt2", projections)
+        residual_rules.append(
+            Rule(
+                scheme="normal",
+                args={"std": std / math.sqrt(2 * layers)},
+                name=tuple(residual),
+                description=f"residual projection: N(0, ({std}/sqrt(2*{layers}))^2)",
+            )
+        )
     return [
-        Rule(
-            scheme="normal",
-            args={"std": residual_std},
-            name=tuple(residual),
-            description=f"residual projection: N(0, ({std}/sqrt(2*{layers}))^2)",
-        ),
+        *residual_rules,
         *_bias_rules(bias, bias_value),
         *_norm_rules(),
         Rule(
@@ -278,7 +297,11 @@ def _llama(
         found = _LAYER_ID.search(name + ".")
         if not found or not is_layer(module) or name.rpartition(".")[2] not in scaled:
             continue
-        depth = int(found.group(1)) + 1 if depth_init else layers
+        depth = (
+            int(found.group(1)) + 1
+            if depth_init
+            else _require_layers(layers, "llama", [f"{name}.weight"])
+        )
         scaled_std = std / math.sqrt(2 * depth)
         rules.append(
             Rule(
@@ -375,11 +398,9 @@ def _vit_jax(
 
 
 def _last_norms(model: nn.Module, block_types: Sequence[str]) -> list[str]:
-    import fnmatch
-
     found = []
     for name, module in model.named_modules():
-        if not any(fnmatch.fnmatchcase(type(module).__name__, p) for p in block_types):
+        if not any(fnmatchcase(type(module).__name__, p) for p in block_types):
             continue
         norms = [
             f"{name}.{child}"
