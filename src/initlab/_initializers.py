@@ -168,7 +168,10 @@ class Initializer:
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments as a JSON-ready dict."""
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        # Fields fixed by a specialization (init=False, e.g. HeNormal's scale) are not config.
+        return {
+            f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self) if f.init
+        }
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Initializer:
@@ -240,9 +243,6 @@ class Zeros(Constant):
 
     value: float = field(default=0.0, init=False, repr=False)
 
-    def get_config(self) -> dict[str, Any]:
-        return {"seed": self.seed}
-
 
 @register("one", "ones")
 @dataclass(kw_only=True)
@@ -250,9 +250,6 @@ class Ones(Constant):
     """All ones: the usual normalization scale."""
 
     value: float = field(default=1.0, init=False, repr=False)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"seed": self.seed}
 
 
 # --- plain distributions ---------------------------------------------------------------
@@ -418,12 +415,6 @@ class _Glorot(VarianceScaling):
     def _scale(self) -> float:
         return float(self.gain) ** 2
 
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        for fixed in ("scale", "mode", "distribution"):
-            config.pop(fixed)
-        return config
-
 
 @register("xavier_uniform")
 @dataclass(kw_only=True)
@@ -462,12 +453,6 @@ class _He(VarianceScaling):
     def _scale(self) -> float:
         return 2.0 / (1.0 + float(self.negative_slope) ** 2)
 
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.pop("scale")
-        config.pop("distribution")
-        return config
-
 
 @register()
 @dataclass(kw_only=True)
@@ -497,12 +482,6 @@ class HeTruncatedNormal(_He):
 class _Lecun(VarianceScaling):
     mode: str = "fan_in"
     scale: float = field(default=1.0, init=False, repr=False)
-
-    def get_config(self) -> dict[str, Any]:
-        config = super().get_config()
-        config.pop("scale")
-        config.pop("distribution")
-        return config
 
 
 @register()
