@@ -97,7 +97,9 @@ def _preserved(model: nn.Module, seed: int) -> Iterator[None]:
     devices = [d for d in {p.device for p in model.parameters()} if d.type == "cuda"]
     try:
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)  # restored by fork_rng on exit
+            # The model's own random ops (dropout) draw from the global generator: seed it for
+            # a reproducible probe pass; fork_rng restores the caller's state on exit.
+            torch.manual_seed(seed)
             yield
     finally:
         with torch.no_grad():
