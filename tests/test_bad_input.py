@@ -366,3 +366,24 @@ def test_bad_generator():
         TypeError, match=r"generator=3 must be a torch.Generator, an initlab Sampler"
     ):
         initlab.normal_(torch.empty(3), generator=3)  # type: ignore[arg-type]
+
+
+def test_spec_rejects_shapes_the_fill_rejects():
+    """spec() answers for exactly the shapes fill accepts (no rows that cannot be drawn)."""
+    with pytest.raises(ValueError, match=r"sparse_ supports 2-D tensors only"):
+        initlab.get("sparse").spec((64, 3, 7, 7))
+    with pytest.raises(ValueError, match=r"needs out_channels >= in_channels"):
+        initlab.get("delta_orthogonal").spec((4, 8, 3, 3))
+    with pytest.raises(ValueError, match=r"supports 3-, 4- and 5-D kernels"):
+        initlab.get("delta_orthogonal").spec((256, 784))
+    with pytest.raises(ValueError, match=r"orthogonal_ needs at least 2 dimensions"):
+        initlab.get("orthogonal").spec((5,))
+    with pytest.raises(ValueError, match=r"identity_ supports 2- to 5-D tensors"):
+        initlab.get("identity").spec((5,))
+
+
+def test_groups_divisibility_is_checked_on_channels_not_receptive_field():
+    layout = initlab.get_layout("torch").with_(groups=3)
+    # 2 output channels × kernel 3: fan_out 6 is divisible by 3, the channels are not.
+    with pytest.raises(ValueError, match=r"groups=3 does not divide the channels .*2 output"):
+        initlab.compute_fans((2, 4, 3), layout)

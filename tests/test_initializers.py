@@ -279,3 +279,15 @@ def test_truncated_normal_spec_uses_closed_form_moments():
     assert spec.std == pytest.approx(dist.std(), rel=1e-12)
     assert init.bounds() == (-0.1, 0.6)
     assert initlab.TruncatedNormal(std=0.5, trunc_std_multiple=3).bounds() == (-1.5, 1.5)
+
+
+def test_refused_registration_leaves_no_partial_entries():
+    before = set(initlab.known_names())
+    with pytest.raises(ValueError, match=r"'he_normal' is already registered"):
+
+        @initlab.register("he_normal")
+        @dataclasses.dataclass(kw_only=True)
+        class Another(Initializer):
+            pass
+
+    assert set(initlab.known_names()) == before

@@ -162,7 +162,7 @@ def test_dirac_passes_channels_through(dims, groups, out_per_group, in_channels)
 def test_dirac_errors():
     with pytest.raises(ValueError, match=r"dirac_ supports 3-, 4- and 5-D tensors only"):
         initlab.dirac_(torch.empty(3, 3))
-    with pytest.raises(ValueError, match=r"supports 2- to 5-D tensors"):
+    with pytest.raises(ValueError, match=r"dirac_ supports 3-, 4- and 5-D tensors only"):
         initlab.dirac_(torch.empty(2, 2, 2, 2, 2, 2))
     with pytest.raises(ValueError, match=r"dim 0 must be divisible by groups"):
         initlab.dirac_(torch.empty(4, 3, 3), groups=3)

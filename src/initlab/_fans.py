@@ -255,10 +255,12 @@ def _fans_of(dims: tuple[int, ...], spec: Layout, shape: tuple[int, ...]) -> Fan
     fan_in = math.prod(dims[a] for a in ins) * receptive
     fan_out = math.prod(dims[a] for a in outs) * receptive
     if spec.groups > 1:
-        grouped_total = fan_out if spec.grouped_axis == "out" else fan_in
-        if grouped_total % spec.groups:
+        grouped_axes = outs if spec.grouped_axis == "out" else ins
+        channels = math.prod(dims[a] for a in grouped_axes)
+        if channels % spec.groups:
             raise ValueError(
-                f"groups={spec.groups} does not divide the channels of a weight of shape {shape}"
+                f"groups={spec.groups} does not divide the channels of a weight of shape "
+                f"{shape} ({channels} {spec.grouped_axis}put channels)"
             )
         if spec.grouped_axis == "out":
             fan_out //= spec.groups

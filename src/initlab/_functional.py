@@ -263,9 +263,39 @@ def dirac_(tensor: torch.Tensor, groups: int = 1) -> torch.Tensor:
     Same as ``torch.nn.init.dirac_``: centre tap at ``k // 2``; with ``groups``
     each group maps its first min(out/groups, in) channels through.
     """
-    if tensor.dim() <= 2:
+    if tensor.dim() not in (3, 4, 5):
         _dirac_rank_error(tensor)
     return _identity(tensor, 1.0, groups, "dirac_")
+
+
+def check_identity_shape(shape: tuple[int, ...], groups: int, what: str = "identity_") -> None:
+    """The shapes identity_/dirac_ accept; shared by the fillers and ``Identity.spec``."""
+    if len(shape) not in (2, 3, 4, 5):
+        raise ValueError(f"{what} supports 2- to 5-D tensors, got shape {shape}")
+    _check_groups(groups, shape[0], shape)
+
+
+def check_orthogonal_shape(shape: tuple[int, ...]) -> None:
+    """orthogonal_ needs a matrix view: at least 2 dimensions."""
+    if len(shape) < 2:
+        raise ValueError(f"orthogonal_ needs at least 2 dimensions, got shape {shape}")
+
+
+def check_delta_orthogonal_shape(shape: tuple[int, ...]) -> None:
+    """3/4/5-D conv kernels with out_channels >= in_channels."""
+    if len(shape) not in (3, 4, 5):
+        raise ValueError(f"delta_orthogonal_ supports 3-, 4- and 5-D kernels, got shape {shape}")
+    if shape[0] < shape[1]:
+        raise ValueError(
+            f"delta_orthogonal_ needs out_channels >= in_channels to preserve norms, got shape "
+            f"{shape}; use orthogonal_ or dirac_ for a contracting layer"
+        )
+
+
+def check_sparse_shape(shape: tuple[int, ...]) -> None:
+    """sparse_ works on 2-D matrices only."""
+    if len(shape) != 2:
+        raise ValueError(f"sparse_ supports 2-D tensors only, got shape {shape}")
 
 
 def _dirac_rank_error(tensor: torch.Tensor) -> None:
@@ -294,10 +324,8 @@ def identity_(tensor: torch.Tensor, gain: float = 1.0, groups: int = 1) -> torch
 @_no_grad
 def _identity(tensor: torch.Tensor, gain: float, groups: int, what: str) -> torch.Tensor:
     gain = check_finite("gain", gain)
-    if tensor.dim() not in (2, 3, 4, 5):
-        raise ValueError(f"identity_ supports 2- to 5-D tensors, got shape {tuple(tensor.shape)}")
     shape = tuple(tensor.shape)
-    _check_groups(groups, shape[0], shape)
+    check_identity_shape(shape, groups, what)
     if _skip(tensor, what, random=False):
         return tensor
     if tensor.dim() == 2 and groups == 1:
@@ -332,10 +360,7 @@ def orthogonal_(
     True
     """
     gain = check_finite("gain", gain)
-    if tensor.dim() < 2:
-        raise ValueError(
-            f"orthogonal_ needs at least 2 dimensions, got shape {tuple(tensor.shape)}"
-        )
+    check_orthogonal_shape(tuple(tensor.shape))
     if _skip(tensor, "orthogonal_"):
         return tensor
     work = torch.float32 if tensor.dtype in _LOW_PRECISION else tensor.dtype
@@ -376,13 +401,7 @@ def delta_orthogonal_(
     """
     gain = check_finite("gain", gain)
     shape = tuple(tensor.shape)
-    if tensor.dim() not in (3, 4, 5):
-        raise ValueError(f"delta_orthogonal_ supports 3-, 4- and 5-D kernels, got shape {shape}")
-    if shape[0] < shape[1]:
-        raise ValueError(
-            f"delta_orthogonal_ needs out_channels >= in_channels to preserve norms, got shape "
-            f"{shape}; use orthogonal_ or dirac_ for a contracting layer"
-        )
+    check_delta_orthogonal_shape(shape)
     if _skip(tensor, "delta_orthogonal_"):
         return tensor
     work = torch.float32 if tensor.dtype in _LOW_PRECISION else tensor.dtype
@@ -408,8 +427,7 @@ def sparse_(
     """
     sparsity = check_in_range("sparsity", sparsity, 0.0, 1.0)
     std = check_positive("std", std, allow_zero=True)
-    if tensor.dim() != 2:
-        raise ValueError(f"sparse_ supports 2-D tensors only, got shape {tuple(tensor.shape)}")
+    check_sparse_shape(tuple(tensor.shape))
     if _skip(tensor, "sparse_"):
         return tensor
     rows, cols = tensor.shape

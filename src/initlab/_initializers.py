@@ -581,6 +581,7 @@ class Orthogonal(Initializer):
         return F.orthogonal_(tensor, self.gain, generator)
 
     def spec(self, shape: ShapeLike) -> InitSpec:
+        F.check_orthogonal_shape(_as_shape(shape))
         return InitSpec("orthogonal", _unit_std(shape, self.gain), bound=abs(self.gain))
 
 
@@ -599,7 +600,8 @@ class DeltaOrthogonal(Initializer):
 
     def spec(self, shape: ShapeLike) -> InitSpec:
         dims = _as_shape(shape)
-        taps = math.prod(dims[2:]) if len(dims) > 2 else 1
+        F.check_delta_orthogonal_shape(dims)
+        taps = math.prod(dims[2:])
         return InitSpec(
             "delta_orthogonal",
             _unit_std(dims[:2], self.gain) / math.sqrt(taps),
@@ -626,8 +628,9 @@ class Identity(Initializer):
 
     def spec(self, shape: ShapeLike) -> InitSpec:
         dims = _as_shape(shape)
+        F.check_identity_shape(dims, self.groups)
         total = math.prod(dims) or 1
-        ones = min(dims[0] // self.groups, dims[1]) * self.groups if len(dims) >= 2 else 0
+        ones = min(dims[0] // self.groups, dims[1]) * self.groups
         mean = self.gain * ones / total
         std = abs(self.gain) * math.sqrt(max(ones / total - (ones / total) ** 2, 0.0))
         return InitSpec("identity", std, mean, abs(self.gain))
@@ -650,6 +653,7 @@ class Sparse(Initializer):
 
     def spec(self, shape: ShapeLike) -> InitSpec:
         dims = _as_shape(shape)
-        rows = dims[0] if dims else 0
+        F.check_sparse_shape(dims)
+        rows = dims[0]
         kept = (rows - math.ceil(self.sparsity * rows)) / rows if rows else 0.0
         return InitSpec("sparse", self.std * math.sqrt(kept))

@@ -32,9 +32,12 @@ def register(*aliases: str) -> Callable[[C], C]:
     """Class decorator: register under the class name, its snake_case form and ``aliases``."""
 
     def add(cls: C) -> C:
-        for key in (cls.__name__, snake_case(cls.__name__), *aliases):
+        keys = (cls.__name__, snake_case(cls.__name__), *aliases)
+        # Check every name before adding any: a refused class leaves no partial entries.
+        for key in keys:
             if key in _REGISTRY and _REGISTRY[key] is not cls:
                 raise ValueError(f"initializer name {key!r} is already registered")
+        for key in keys:
             _REGISTRY[key] = cls
         return cls
 

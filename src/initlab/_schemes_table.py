@@ -36,12 +36,18 @@ def scheme_rows(
     schemes: tuple[str, ...] = DEFAULT_SCHEMES,
     layers: tuple[tuple[str, tuple[int, ...]], ...] = TYPICAL_LAYERS,
 ) -> list[dict[str, object]]:
-    """One row per (scheme, layer): fans, std and bound, computed without sampling."""
+    """One row per (scheme, layer): fans, std and bound, computed without sampling.
+
+    A layer whose shape the scheme cannot take (sparse on a conv kernel) has no row.
+    """
     rows: list[dict[str, object]] = []
     for name in schemes:
         init = get(name, seed=0)
         for label, shape in layers:
-            spec = init.spec(shape)
+            try:
+                spec = init.spec(shape)
+            except ValueError:
+                continue
             rows.append(
                 {
                     "scheme": name,
