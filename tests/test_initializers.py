@@ -291,3 +291,14 @@ def test_refused_registration_leaves_no_partial_entries():
             pass
 
     assert set(initlab.known_names()) == before
+
+
+def test_spec_of_uneven_packed_chunks_weights_chunks_by_size():
+    # Grouped-query QKV: 8 query rows and 2 + 2 key/value rows, each chunk scaled by its fan_out.
+    init = initlab.HeNormal(layout={"name": "torch", "chunks": [8, 2, 2]}, mode="fan_out")
+    stds = [math.sqrt(2 / 8), math.sqrt(2 / 2), math.sqrt(2 / 2)]
+    want = math.sqrt((8 * stds[0] ** 2 + 2 * stds[1] ** 2 + 2 * stds[2] ** 2) / 12)
+    assert init.spec((12, 16)).chunk_stds == pytest.approx(stds)
+    assert init.spec((12, 16)).std == pytest.approx(want)
+    drawn = torch.cat([init((12, 16), name=f"w{i}") for i in range(200)], dim=1)
+    assert drawn.std().item() == pytest.approx(want, rel=0.03)

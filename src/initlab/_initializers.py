@@ -363,7 +363,10 @@ def _scaling_spec(shape: ShapeLike, layout: LayoutLike, std_of: Any, distributio
         stds.append(std_of(compute_fans(part, spec.with_(chunks=1))))
     first_part = dims[: chunks[0][0]] + (chunks[0][2],) + dims[chunks[0][0] + 1 :]
     fans = compute_fans(first_part, spec.with_(chunks=1))
-    std = math.sqrt(sum(s * s for s in stds) / len(stds)) if len(set(stds)) > 1 else stds[0]
+    # The whole tensor's std mixes the chunks' zero-mean variances weighted by their sizes.
+    sizes = [length for _, _, length in chunks]
+    mixed = sum(n * s * s for n, s in zip(sizes, stds)) / sum(sizes)
+    std = math.sqrt(mixed) if len(set(stds)) > 1 else stds[0]
     bound = {
         "uniform": math.sqrt(3.0) * max(stds),
         "truncated_normal": 2.0 * max(stds) / F.TRUNC2_STD,
