@@ -75,3 +75,30 @@ def test_failures_exit_nonzero_and_write_nothing(
 def test_bad_model_spec(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "no_such_module_xyz:f"]) == 2
     assert "cannot be imported" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("default", ["error", "torch"])
+def test_dry_run_fails_where_apply_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], default: str
+) -> None:
+    rules = tmp_path / "r.json"
+    rules.write_text(json.dumps([{"scheme": "he_normal", "module": "Linear"}]))
+    argv = ["plan", f"{ZOO}:MLP", "--rules", str(rules), "--default", default]
+    assert main(argv) == 2
+    dry = capsys.readouterr()
+    assert "the init plan is invalid" in dry.err and "fc1.bias" in dry.err and dry.out == ""
+    out = tmp_path / "w.safetensors"
+    assert main([*argv, "--apply", "--seed", "0", "--save", str(out)]) == 2
+    assert capsys.readouterr().err == dry.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_tied_model_dry_run_and_apply_both_succeed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["plan", f"{ZOO}:TiedLM", "--preset", "auto"]
+    with pytest.warns(UserWarning, match="rule #"):  # TieConflictWarning: not an error
+        assert main(argv) == 0
+    assert "warning:" in capsys.readouterr().out
+    with pytest.warns(UserWarning, match="rule #"):
+        assert main([*argv, "--apply", "--seed", "0"]) == 0

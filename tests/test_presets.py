@@ -6,10 +6,12 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from tests.models_zoo import MLP, ZOO, LSTMTagger, ResNetTiny, TiedLM, TinyTransformer, meta_mlp
 from torch import nn
 
-from initlab.rules import PRESETS, init_model, preset
+from initlab import gain
+from initlab.rules import PRESETS, detect_activations, init_model, preset
 
 
 def _build(factory, seed: int) -> nn.Module:  # type: ignore[no-untyped-def]
@@ -109,7 +111,8 @@ def test_auto_falls_back_to_hooks_for_untraceable_models() -> None:
 
     plan = init_model(Untraceable(), "auto", seed=0, dry_run=True)
     assert plan.undetermined == ["a", "b"]
-    plan = init_model(Untraceable(), "auto", seed=0, example_input=torch.randn(2, 4))
+    x = torch.randn(2, 4, generator=torch.Generator().manual_seed(0))
+    plan = init_model(Untraceable(), "auto", seed=0, example_input=x)
     assert plan["a.weight"].activation == "silu" and plan["b.weight"].activation == "linear"
 
 
@@ -184,7 +187,8 @@ def test_llama_depth_scaled() -> None:
 
 def test_preset_on_model_it_does_not_fit_lists_uncovered() -> None:
     plan = init_model(LSTMTagger(), preset("gpt2", n_layer=2), seed=0, dry_run=True)
-    assert any("matched no rule" in w for w in plan.warnings)
+    assert any("matched no rule" in e for e in plan.errors)
+    assert not any("matched no rule" in w for w in plan.warnings)
     assert "lstm.weight_hh_l0" in plan.uncovered
 
 
@@ -196,6 +200,8 @@ def test_meta_device_materialized_with_ties() -> None:
     model = meta_mlp()
     with pytest.raises(ValueError, match="pass device="):
         init_model(model, "torch-default", seed=0)
+    dry = init_model(model, "torch-default", seed=0, dry_run=True)
+    assert len(dry.errors) == 1 and "pass device=" in dry.errors[0]
     plan = init_model(model, "torch-default", seed=0, device="cpu")
     assert plan.materialized_on == "cpu"
     assert all(p.device.type == "cpu" for p in model.parameters())
@@ -255,3 +261,94 @@ def test_gpt2_preset_needs_a_block_count_only_when_it_scales_projections() -> No
     plan = init_model(model, preset("gpt2", n_layer=8), seed=0, dry_run=True)
     weight = next(e for e in plan.entries if e.name == "attn.c_proj.weight")
     assert weight.std == pytest.approx(0.02 / 4)
+
+
+class _UntraceableBN(nn.Module):
+    """Data-dependent control flow (defeats torch.fx), BatchNorm, dropout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc, self.bn = nn.Linear(4, 8), nn.BatchNorm1d(8)
+        self.drop, self.out = nn.Dropout(0.5), nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.sum() > -1e9:
+            x = self.fc(x)
+        return self.out(self.drop(torch.relu(self.bn(x))))
+
+
+def test_hook_detection_leaves_buffers_modes_and_global_rng_alone() -> None:
+    model = _UntraceableBN()
+    model.out.eval()  # mixed flags must survive as they are
+    x = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    modes = [m.training for m in model.modules()]
+    rng = torch.random.get_rng_state()
+    found = detect_activations(model, x)
+    plan = init_model(model, "auto", seed=0, example_input=x, dry_run=True)
+    assert torch.equal(torch.random.get_rng_state(), rng)
+    assert [m.training for m in model.modules()] == modes
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert found["fc"].name == "relu" and found["fc"].method == "hooks"
+    assert plan["fc.weight"].activation == "relu"
+    assert "TraceError" in found["fc"].reason
+
+
+def test_hook_detection_sees_past_batchnorm_input_checks() -> None:
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    x = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
+    found = detect_activations(model, x, method="hooks")
+    assert found["0"].name == "relu" and found["3"].name == "linear"
+    assert detect_activations(model)["0"].name == "relu"  # fx agrees
+
+
+class _Functional(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.hardtanh(self.a(x), -2.0, max_val=3.0)
+        x = F.softplus(self.b(x), beta=2.0)
+        return F.hardsigmoid(self.c(x))
+
+
+@pytest.mark.parametrize("method", ["fx", "hooks"])
+def test_detected_activations_carry_their_parameters(method: str) -> None:
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+    model = nn.Sequential(
+        nn.Linear(4, 4),
+        nn.Hardtanh(-2.0, 2.0),
+        nn.Linear(4, 4),
+        nn.Hardsigmoid(),
+        nn.Linear(4, 4),
+        nn.Tanhshrink(),
+        nn.Linear(4, 4),
+        nn.Softplus(beta=3.0),
+    )
+    found = detect_activations(model, x, method=method)
+    assert found["0"].name == "hardtanh" and found["0"].params == {"min_val": -2.0, "max_val": 2.0}
+    assert found["2"].name == "hardsigmoid" and found["4"].name == "tanhshrink"
+    assert found["6"].params == {"beta": 3.0, "threshold": 20.0}
+    found = detect_activations(_Functional(), x, method=method)
+    assert found["a"].params == {"min_val": -2.0, "max_val": 3.0}
+    assert found["b"].name == "softplus" and found["b"].params == {"beta": 2.0, "threshold": 20.0}
+    assert found["c"].name == "hardsigmoid"
+    assert gain("hardtanh", **found["a"].params) != pytest.approx(gain("hardtanh"))
+
+
+def test_auto_detection_falls_back_only_on_tracing_failures() -> None:
+    class Broken(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError("bug in the model")
+
+    with pytest.raises(RuntimeError, match="bug in the model"):
+        detect_activations(Broken())
+    found = detect_activations(_UntraceableBN())
+    assert found["fc"].method == "none" and found["fc"].name is None
+    assert found["fc"].reason.startswith("torch.fx could not trace the model: TraceError")

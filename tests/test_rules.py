@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 import torch
@@ -104,7 +105,7 @@ def test_default_torch_keeps_pytorch_default_and_says_so() -> None:
                 },
                 *BASIC,
             ],
-            r"does not split into 5",
+            r"chunks=5 does not divide axis 0 of size 32",
         ),
     ],
 )
@@ -282,3 +283,74 @@ def test_every_zoo_model_gets_a_full_auto_plan(name: str) -> None:
 
 def test_initlab_get_still_resolves_rule_schemes() -> None:
     assert isinstance(Rule(scheme="he_normal").build(), initlab.HeNormal)
+
+
+def _int_buffer_model() -> nn.Module:
+    model = nn.Sequential(nn.Linear(2, 2))
+    model.register_buffer("counts", torch.arange(4, dtype=torch.int64).reshape(2, 2))
+    return model
+
+
+def test_random_scheme_on_integer_tensor_is_a_plan_error() -> None:
+    model = _int_buffer_model()
+    rules = [*BASIC, {"name": "counts", "role": "buffer", "scheme": "he_normal"}]
+    message = r"counts \(shape \[2, 2\], dtype int64, rule #2\): scheme 'he_normal' draws random"
+    with pytest.raises(ValueError, match=message):
+        init_model(model, rules, seed=0)
+    assert torch.equal(model.counts, torch.arange(4).reshape(2, 2))
+    plan = init_model(model, rules, seed=0, dry_run=True)
+    assert len(plan.errors) == 1 and "int64" in plan.errors[0]
+    rules[-1] = {"name": "counts", "role": "buffer", "scheme": "ones"}
+    init_model(model, rules, seed=0)
+    assert model.counts.dtype == torch.int64 and torch.all(model.counts == 1)
+
+
+def test_chunks_follow_packed_axis() -> None:
+    model = nn.Sequential(nn.Linear(8, 6, bias=False))
+    layout = {"name": "torch", "chunks": 2, "packed_axis": 1}
+    plan = init_model(model, [{"scheme": "orthogonal", "layout": layout}], seed=0)
+    assert plan["0.weight"].layout is not None
+    for chunk in model[0].weight.detach().split(4, dim=1):  # two (6, 4) column blocks
+        torch.testing.assert_close(chunk.T @ chunk, torch.eye(4), atol=1e-5, rtol=0)
+    bias_rule = [{"scheme": "orthogonal", "role": "bias", "layout": {"name": "torch", "chunks": 2}}]
+    with pytest.raises(ValueError, match=r"0\.bias .*at least 2 dimensions, not one of shape"):
+        init_model(nn.Sequential(nn.Linear(2, 4)), [BASIC[0], *bias_rule], seed=0)
+
+
+def test_ruleset_match_is_the_engine_match() -> None:
+    rules = RuleSet(rules=[{"scheme": "zeros", "name": "fc1.*"}, *BASIC])
+    model = MLP()
+    assert rules.match("fc1.weight", model.fc1, "weight") == (0, rules.rules[0])
+    assert [i for i, _ in rules.matching("fc1.weight", model.fc1, "weight")] == [0, 1]
+    plan = init_model(model, rules, seed=0, dry_run=True)
+    for entry in plan:
+        owner = model.get_submodule(entry.module)
+        assert entry.rule_index == rules.match(entry.name, owner, entry.role)[0]  # type: ignore[index]
+
+
+@pytest.mark.parametrize("default", ["error", "torch"])
+@pytest.mark.parametrize(
+    ("factory", "rules"),
+    [
+        (MLP, [{"scheme": "he_normal", "module": "Linear"}]),  # fans of a bias: error
+        (MLP, BASIC),
+        (TinyTransformer, BASIC),  # uncovered tensors: error only with default="error"
+        (TiedLM, "auto"),  # a tie whose rules disagree: a warning, never an error
+    ],
+)
+def test_dry_run_errors_agree_with_apply(factory, rules, default: str) -> None:  # type: ignore[no-untyped-def]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TieConflictWarning)
+        plan = init_model(factory(), rules, seed=0, default=default, dry_run=True)
+        try:
+            init_model(factory(), rules, seed=0, default=default)
+        except ValueError as exc:
+            assert plan.errors and str(exc).endswith("\n  ".join(plan.errors))
+            with pytest.raises(ValueError, match="the init plan is invalid"):
+                plan.check()
+        else:
+            assert plan.errors == []
+            plan.check()
+    assert not [w for w in plan.warnings if "matched no rule" in w or "fans cannot" in w]
+    if factory is TiedLM:
+        assert plan.warnings and not plan.errors

@@ -17,8 +17,10 @@ the same nonlinearity as the branch). (``name=None``), never guessed.
 
 from __future__ import annotations
 
+import contextlib
 import operator
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,12 +38,15 @@ __all__ = ["DetectedActivation", "detect_activations", "is_layer"]
 @dataclass(frozen=True)
 class DetectedActivation:
     """The activation after one layer: ``name`` from ``initlab.ACTIVATIONS`` (or
-    ``"linear"``), its parameters, and the method that found it; ``name=None``
-    when it could not be determined."""
+    ``"linear"``), its parameters, and the method that found it (``"fx"``,
+    ``"hooks"`` or ``"none"``, with ``reason`` saying why torch.fx was not used);
+    ``name=None`` when it could not be determined."""
 
     name: str | None
     params: dict[str, Any] = field(default_factory=dict)
     method: str = "fx"
+    #: Why ``torch.fx`` was not used (its tracing error), when ``method`` is not "fx".
+    reason: str = field(default="", compare=False)
 
     def label(self) -> str | None:
         """``"leaky_relu(negative_slope=0.2)"``-style text, or None."""
@@ -71,7 +76,9 @@ _MODULE_ACTS: dict[type[nn.Module], Callable[[Any], tuple[str, dict[str, Any]]]]
     nn.Mish: lambda m: ("mish", {}),
     nn.Softplus: lambda m: ("softplus", {"beta": m.beta, "threshold": m.threshold}),
     nn.Hardswish: lambda m: ("hardswish", {}),
-    nn.Hardtanh: lambda m: ("hardtanh", {}),
+    nn.Hardtanh: lambda m: ("hardtanh", {"min_val": m.min_val, "max_val": m.max_val}),
+    nn.Hardsigmoid: lambda m: ("hardsigmoid", {}),
+    nn.Tanhshrink: lambda m: ("tanhshrink", {}),
     nn.Tanh: lambda m: ("tanh", {}),
     nn.Sigmoid: lambda m: ("sigmoid", {}),
     nn.Softsign: lambda m: ("softsign", {}),
@@ -96,6 +103,8 @@ _FUNCTION_ACTS: dict[Any, str] = {
     F.softplus: "softplus",
     F.hardswish: "hardswish",
     F.hardtanh: "hardtanh",
+    F.hardsigmoid: "hardsigmoid",
+    F.tanhshrink: "tanhshrink",
     torch.tanh: "tanh",
     F.tanh: "tanh",
     torch.Tensor.tanh: "tanh",
@@ -150,18 +159,26 @@ _TRANSPARENT_MODULES = (
 _MULS: tuple[Any, ...] = (operator.mul, torch.mul, torch.Tensor.mul, torch.Tensor.__mul__, "mul")
 
 
+#: Numeric parameters of the functional activations, in positional order after the
+#: input, with ``torch.nn.functional``'s defaults.
+_FUNCTION_PARAMS: dict[str, tuple[tuple[str, float], ...]] = {
+    "leaky_relu": (("negative_slope", 0.01),),
+    "elu": (("alpha", 1.0),),
+    "celu": (("alpha", 1.0),),
+    "hardtanh": (("min_val", -1.0), ("max_val", 1.0)),
+    "softplus": (("beta", 1.0), ("threshold", 20.0)),
+}
+
+
 def _function_activation(target: Any, args: tuple, kwargs: dict) -> tuple[str, dict] | None:
     name = _FUNCTION_ACTS.get(target) if _hashable(target) else None
     if name is None:
         return None
     params: dict[str, Any] = {}
-    if name == "leaky_relu":
-        slope = kwargs.get("negative_slope", args[1] if len(args) > 1 else 0.01)
-        params["negative_slope"] = float(slope)
+    for position, (key, default) in enumerate(_FUNCTION_PARAMS.get(name, ()), start=1):
+        params[key] = float(kwargs.get(key, args[position] if len(args) > position else default))
     if name == "gelu" and kwargs.get("approximate", args[1] if len(args) > 1 else "none") == "tanh":
         name = "gelu_tanh"
-    if name in ("elu", "celu"):
-        params["alpha"] = float(kwargs.get("alpha", args[1] if len(args) > 1 else 1.0))
     return name, params
 
 
@@ -304,6 +321,11 @@ class _Tracer(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        outputs, _ = tree_flatten(out)
+        if not any(isinstance(v, torch.Tensor) for v in outputs):
+            # Metadata queries (dim, size, numel, shape, ...) read a tensor without
+            # consuming its values: BatchNorm's input check must not hide the ReLU after it.
+            return out
         flat, _ = tree_flatten((args, kwargs))
         layers = self.layers_of(flat)
         if layers:
@@ -341,7 +363,9 @@ class _Tracer(TorchFunctionMode):
                 return ("silu", {})
         return None
 
-    def result(self, outputs: set[str], layers: list[str]) -> dict[str, DetectedActivation]:
+    def result(
+        self, outputs: set[str], layers: list[str], reason: str = ""
+    ) -> dict[str, DetectedActivation]:
         found: dict[str, DetectedActivation] = {}
         for layer in layers:
             uses = list(self.uses.get(layer, []))
@@ -351,26 +375,58 @@ class _Tracer(TorchFunctionMode):
                 uses.append(("linear", {}))
             act = _combine(uses)
             found[layer] = DetectedActivation(
-                act[0] if act else None, act[1] if act else {}, "hooks"
+                act[0] if act else None, act[1] if act else {}, "hooks", reason
             )
         return found
 
 
-def _detect_hooks(model: nn.Module, example_input: Any) -> dict[str, DetectedActivation]:
+def _detect_hooks(
+    model: nn.Module, example_input: Any, reason: str = ""
+) -> dict[str, DetectedActivation]:
     tracer = _Tracer()
     layers = [(n, m) for n, m in model.named_modules() if is_layer(m)]
     handles = []
     for name, module in layers:
         handles.append(module.register_forward_hook(_tagger(tracer, name)))
     try:
-        with torch.no_grad(), tracer:
+        with _isolated(model), torch.no_grad(), tracer:
             args = example_input if isinstance(example_input, tuple) else (example_input,)
             output = model(*args)
     finally:
         for handle in handles:
             handle.remove()
     flat, _ = tree_flatten(output)
-    return tracer.result(tracer.layers_of(flat), [n for n, _ in layers])
+    return tracer.result(tracer.layers_of(flat), [n for n, _ in layers], reason)
+
+
+@contextlib.contextmanager
+def _isolated(model: nn.Module) -> Iterator[None]:
+    """Run a probe forward that leaves no trace: buffers (BatchNorm running stats),
+    train/eval flags and the global RNG state (CPU and the model's CUDA devices) are
+    restored afterwards, whatever the forward did (dropout draws, stat updates)."""
+    modules = list(model.modules())
+    slots = [(m, dict(m._buffers)) for m in modules]  # a forward may also rebind a buffer
+    values = [
+        (b, b.detach().clone())
+        for _, held in slots
+        for b in held.values()
+        if b is not None and b.device.type != "meta"
+    ]
+    modes = [(m, m.training) for m in modules]
+    cuda = sorted(
+        {t.device.index or 0 for t in [*model.parameters(), *model.buffers()] if t.is_cuda}
+    )
+    try:
+        with torch.random.fork_rng(devices=cuda):
+            yield
+    finally:
+        for module, held in slots:
+            module._buffers.update(held)
+        with torch.no_grad():
+            for buffer, saved in values:
+                buffer.copy_(saved)
+        for module, training in modes:
+            module.training = training
 
 
 def _tagger(tracer: _Tracer, name: str) -> Callable[..., None]:
@@ -382,6 +438,30 @@ def _tagger(tracer: _Tracer, name: str) -> Callable[..., None]:
     return hook
 
 
+#: What symbolic tracing raises on models it cannot follow: ``TraceError`` for a
+#: proxy used in control flow (``if x.sum() > 0``), ``TypeError`` for a proxy given
+#: to Python built-ins (``range``, ``int``), ``NotImplementedError`` for unsupported
+#: constructs. Other errors count only when torch.fx itself raised them (its code
+#: patching rejects some ``*args`` signatures with ``ValueError``, a proxy's
+#: ``len`` is a ``RuntimeError``); anything else is a bug in the model and propagates.
+_FX_FAILURES: tuple[type[BaseException], ...] = (
+    fx.proxy.TraceError,
+    TypeError,
+    NotImplementedError,
+)
+_FX_DIR = os.path.dirname(os.path.abspath(fx.__file__))
+
+
+def _is_trace_failure(exc: Exception) -> bool:
+    if isinstance(exc, _FX_FAILURES):
+        return True
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    origin = os.path.abspath(tb.tb_frame.f_code.co_filename) if tb is not None else ""
+    return origin.startswith(_FX_DIR + os.sep)
+
+
 def detect_activations(
     model: nn.Module, example_input: Any = None, *, method: str = "auto"
 ) -> dict[str, DetectedActivation]:
@@ -389,8 +469,10 @@ def detect_activations(
 
     ``method="auto"`` tries ``torch.fx`` first and falls back to execution tracing
     on ``example_input`` (a tensor or a tuple of positional inputs). Without an
-    input, layers of an untraceable model come back undetermined. Weights are never
-    touched; the model runs under ``torch.no_grad()`` in the fallback.
+    input, layers of an untraceable model come back undetermined (``reason`` says
+    why). Weights are never touched; the fallback runs the model under
+    ``torch.no_grad()`` and restores its buffers, train/eval flags and the global
+    RNG state afterwards.
 
     >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     >>> {k: v.name for k, v in detect_activations(net).items()}
@@ -398,16 +480,18 @@ def detect_activations(
     """
     if method not in ("auto", "fx", "hooks"):
         raise ValueError(f"method={method!r} is not one of 'auto', 'fx', 'hooks'")
+    reason = ""
     if method in ("auto", "fx"):
         try:
             return _detect_fx(model)
-        except Exception:  # torch.fx raises many types on untraceable control flow
-            if method == "fx":
+        except Exception as exc:  # narrowed at once: only torch.fx's own failures fall back
+            if method == "fx" or not _is_trace_failure(exc):
                 raise
+            reason = f"torch.fx could not trace the model: {type(exc).__name__}: {exc}"
     if example_input is None:
         return {
-            name: DetectedActivation(None, {}, "none")
+            name: DetectedActivation(None, {}, "none", reason)
             for name, module in model.named_modules()
             if is_layer(module)
         }
-    return _detect_hooks(model, example_input)
+    return _detect_hooks(model, example_input, reason)

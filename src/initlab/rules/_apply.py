@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from initlab._fans import get_layout
+from initlab._fans import chunk_bounds, get_layout
 from initlab._initializers import Initializer, InitSpec
 from initlab._sampling import GeneratorLike, seeded_generator
 from initlab._validation import check_choice
@@ -39,6 +39,9 @@ from initlab.rules._torchdefault import TorchDefault, running_stat_default, torc
 __all__ = ["InitOptions", "TieConflictWarning", "build_plan", "init_model"]
 
 _RUNNING_STATS = ("running_mean", "running_var", "num_batches_tracked")
+
+#: ``(axis, start, length)`` of one independently filled chunk (see ``initlab.chunk_bounds``).
+Chunk = tuple[int, int, int]
 
 
 class TieConflictWarning(UserWarning):
@@ -80,7 +83,7 @@ class _Action:
     entry: PlanEntry
     site: TensorSite
     initializer: Initializer | None = None
-    chunks: list[tuple[int, int]] = field(default_factory=list)
+    chunks: list[Chunk] = field(default_factory=list)
     predraw: Initializer | None = None
     padding_idx: int | None = None
     forget_value: float | None = None
@@ -117,13 +120,8 @@ def _first_match(
     name: str, module: nn.Module, role: str, ctx: _Context
 ) -> tuple[int, Rule, TorchDefault | None] | None:
     """First rule that matches; a ``torch_default`` rule matches only where PyTorch has one."""
-    from initlab.rules._rules import module_type_names
-
-    types = module_type_names(module)
     local = name.rpartition(".")[2]
-    for index, rule in enumerate(ctx.rules.rules):
-        if not rule.matches(name, types, role):
-            continue
+    for index, rule in ctx.rules.matching(name, module, role):
         if rule.scheme != "torch_default":
             return index, rule, None
         default = _torch_default_for(name, module, local, role, ctx)
@@ -193,28 +191,31 @@ def _build(index: int, rule: Rule, ctx: _Context) -> Any:
     return ctx.built[index]
 
 
-def _chunk_slices(shape: tuple[int, ...], rule: Rule, init: Any) -> list[tuple[int, int]]:
+def _chunk_slices(shape: tuple[int, ...], rule: Rule, init: Any) -> list[Chunk]:
+    """``(axis, start, length)`` of each chunk a scheme without a layout fills on its own
+    (empty: fill whole); schemes with a layout split their fans themselves."""
     layout = rule.layout_object()
     if layout is None or layout.chunks == 1 or hasattr(init, "layout"):
         return []
-    if not shape:
-        raise ValueError("a chunked layout needs a tensor with at least one dimension")
-    sizes = layout.chunks
-    if isinstance(sizes, int):
-        if shape[0] % sizes:
-            raise ValueError(f"dim 0 of size {shape[0]} does not split into {sizes} equal chunks")
-        sizes = (shape[0] // sizes,) * sizes
-    if sum(sizes) != shape[0]:
-        raise ValueError(f"chunk sizes {list(sizes)} do not add up to dim 0 = {shape[0]}")
-    starts = [sum(sizes[:i]) for i in range(len(sizes))]
-    return list(zip(starts, sizes))
+    if len(shape) < 2:
+        raise ValueError(
+            f"layout chunks={layout.chunks!r} split a tensor of at least 2 dimensions, "
+            f"not one of shape {shape}; drop the layout from this rule"
+        )
+    return chunk_bounds(shape, layout)
 
 
-def _spec(init: Initializer, shape: tuple[int, ...], chunks: list[tuple[int, int]]) -> InitSpec:
+def _part_shape(shape: tuple[int, ...], chunk: Chunk) -> tuple[int, ...]:
+    axis, _, length = chunk
+    return shape[:axis] + (length,) + shape[axis + 1 :]
+
+
+def _spec(init: Initializer, shape: tuple[int, ...], chunks: list[Chunk]) -> InitSpec:
+    """The spec of the whole tensor: per-chunk specs mixed by chunk size."""
     if not chunks:
         return init.spec(shape)
-    specs = [init.spec((length, *shape[1:])) for _, length in chunks]
-    weights = [length / shape[0] for _, length in chunks]
+    specs = [init.spec(_part_shape(shape, c)) for c in chunks]
+    weights = [length / shape[axis] for axis, _, length in chunks]
     var = sum(w * (s.std**2 + s.mean**2) for w, s in zip(weights, specs))
     mean = sum(w * s.mean for w, s in zip(weights, specs))
     bounds = [s.bound for s in specs]
@@ -278,15 +279,17 @@ def _resolve_site(site: TensorSite, ctx: _Context) -> _Action:
         entry.source, entry.scheme, entry.note = "pretrained", "pretrained", "from checkpoint"
         action.pretrained = ctx.pretrained[site.name]
         return action
-    if match is None:
-        _uncovered(action, name, module, role, ctx)
-        return action
-    index, rule, default = match
-    entry.rule, entry.rule_index = rule.describe(), index
     try:
-        _apply_rule(action, rule, index, default, name, module, ctx)
+        if match is None:
+            _uncovered(action, name, module, role, ctx)
+        else:
+            index, rule, default = match
+            entry.rule, entry.rule_index = rule.describe(), index
+            _apply_rule(action, rule, index, default, name, module, ctx)
     except (ValueError, TypeError, RuntimeError) as exc:
-        ctx.errors.append(f"{site.name} (shape {list(site.tensor.shape)}, rule #{index}): {exc}")
+        where = "" if entry.rule_index is None else f", rule #{entry.rule_index}"
+        shape = list(site.tensor.shape)
+        ctx.errors.append(f"{site.name} (shape {shape}, dtype {entry.dtype}{where}): {exc}")
     return action
 
 
@@ -316,6 +319,7 @@ def _apply_rule(
     init = _build(index, rule, ctx)
     if isinstance(init, Exception):
         raise init
+    _check_dtype(init, rule.scheme, action.site.tensor.dtype)
     action.initializer = init
     action.chunks = _chunk_slices(shape, rule, init)
     entry.scheme_config = init.get_config()
@@ -324,8 +328,19 @@ def _apply_rule(
     _padding(action, module)
 
 
+def _check_dtype(init: Initializer, scheme: str, dtype: torch.dtype) -> None:
+    """Random schemes need floating-point storage; only constants fill other dtypes."""
+    if init.random and not dtype.is_floating_point:
+        name = str(dtype).removeprefix("torch.")
+        raise ValueError(
+            f"scheme {scheme!r} draws random values and cannot fill a {name} tensor; "
+            "use a constant scheme (zeros, ones, constant), 'keep', or a floating-point dtype"
+        )
+
+
 def _use_default(action: _Action, default: TorchDefault, module: nn.Module) -> None:
     init = default.initializer
+    _check_dtype(init, f"torch_default:{type(init).__name__}", action.site.tensor.dtype)
     action.initializer, action.predraw = init, default.predraw
     entry = action.entry
     entry.scheme = f"torch_default:{type(init).__name__}"
@@ -411,7 +426,7 @@ def build_plan(
     pretrained: dict[str, torch.Tensor] | None = None,
 ) -> tuple[Plan, list[_Action]]:
     """Resolve ``rules`` into a plan and the actions behind it; raise on any problem
-    unless ``options.dry_run`` (then problems are in the plan's ``warnings``)."""
+    unless ``options.dry_run`` (then the problems are in ``plan.errors``)."""
     if activations is None:
         activations = detect_activations(model, options.example_input)
     ctx = _Context(
@@ -440,18 +455,14 @@ def _is_layer_name(model: nn.Module, name: str) -> bool:
 
 
 def _raise_problems(ctx: _Context, options: InitOptions, plan: Plan) -> None:
-    problems = list(ctx.errors)
+    plan.errors.extend(ctx.errors)
     if options.default == "error" and ctx.uncovered:
-        problems.append(
+        plan.errors.append(
             f"{len(ctx.uncovered)} tensor(s) matched no rule: {', '.join(ctx.uncovered)} "
             "(add rules, or pass default='torch' to keep PyTorch's default for them)"
         )
-    if not problems:
-        return
-    if options.dry_run:
-        plan.warnings.extend(problems)
-        return
-    raise ValueError("the init plan is invalid; nothing was written:\n  " + "\n  ".join(problems))
+    if not options.dry_run:
+        plan.check()
 
 
 # --- applying --------------------------------------------------------------------------
@@ -488,10 +499,10 @@ def _draw(
         action.predraw.fill_(new, generator)
     if new.numel() == 0:
         return new
-    if not new.dtype.is_floating_point:
+    if not new.dtype.is_floating_point:  # constants only: random schemes are plan errors
         return new.fill_(int(action.initializer.spec(tuple(new.shape)).mean))
-    for start, length in action.chunks or [(0, 0)]:
-        target = new.narrow(0, start, length) if action.chunks else new
+    for axis, start, length in action.chunks or [(0, 0, 0)]:
+        target = new.narrow(axis, start, length) if action.chunks else new
         action.initializer.fill_(target, generator)
     if action.padding_idx is not None:
         new[action.padding_idx].zero_()
@@ -623,7 +634,8 @@ def init_model(
     PyTorch's default for tensors no rule covers (the plan lists them) instead of
     raising. ``pretrained`` (a ``.safetensors``/``.pt`` path or a state dict, names
     mapped by ``prefix_map``) supplies tensors that match by name and shape.
-    ``dry_run`` computes the plan without writing (problems go to ``plan.warnings``).
+    ``dry_run`` computes the plan without writing and without raising: the problems
+    that would stop a real run are in ``plan.errors`` (``plan.check()`` raises them).
 
     >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     >>> plan = init_model(net, "auto", seed=0)
@@ -653,9 +665,14 @@ def init_model(
     plan.seed = (
         None if generator is not None else (seed if seed is not None else secrets.randbits(63))
     )
+    target = None
+    try:
+        target = _target_device(model, options)
+    except ValueError as exc:  # a dry run reports what would stop the real run
+        plan.errors.append(str(exc))
     if dry_run:
         return plan
-    target = _target_device(model, options)
+    plan.check()
     values = _compute(model, actions, options, plan.seed or 0, target)
     _finish(model, values, target)
     plan.applied = True

@@ -69,10 +69,7 @@ def _run(args: argparse.Namespace) -> int:
         dry_run=not args.apply,
         default=args.default,
     )
-    if not args.apply and plan.warnings and args.default == "error":
-        problems = [w for w in plan.warnings if "matched no rule" in w or "rule #" in w]
-        if problems:
-            raise ValueError("; ".join(problems))
+    plan.check()  # a dry run fails exactly where --apply would
     if args.save:
         _save(model, Path(args.save))
     _print(plan, as_json=args.json)

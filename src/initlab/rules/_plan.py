@@ -87,7 +87,9 @@ class Plan:
 
     ``uncovered`` lists names no rule covered (empty unless ``default="torch"``
     or a dry run); ``undetermined`` the layers whose following activation could
-    not be found; ``applied`` says whether weights were written.
+    not be found; ``warnings`` what deserves a look but does not stop a run (a tie
+    whose rules disagree); ``errors`` what stops one (a real run raises them, a dry
+    run records them: :meth:`check`); ``applied`` says whether weights were written.
     """
 
     entries: list[PlanEntry] = field(default_factory=list)
@@ -96,6 +98,7 @@ class Plan:
     uncovered: list[str] = field(default_factory=list)
     undetermined: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
     checkpoint: CheckpointReport | None = None
     materialized_on: str | None = None
     applied: bool = False
@@ -111,6 +114,13 @@ class Plan:
             if entry.name == name:
                 return entry
         raise KeyError(f"no parameter or buffer named {name!r} in the plan")
+
+    def check(self) -> None:
+        """Raise ``ValueError`` listing every error; the same check a real run makes."""
+        if self.errors:
+            raise ValueError(
+                "the init plan is invalid; nothing was written:\n  " + "\n  ".join(self.errors)
+            )
 
     def to_records(self) -> list[dict[str, Any]]:
         """One dict per row, in model order."""
@@ -129,6 +139,7 @@ class Plan:
             "uncovered": list(self.uncovered),
             "undetermined_activations": list(self.undetermined),
             "warnings": list(self.warnings),
+            "errors": list(self.errors),
             "checkpoint": self.checkpoint.to_dict() if self.checkpoint else None,
             "materialized_on": self.materialized_on,
             "applied": self.applied,
@@ -146,6 +157,7 @@ class Plan:
         if self.undetermined:
             lines.append("activation undetermined: " + ", ".join(self.undetermined))
         lines.extend(f"warning: {w}" for w in self.warnings)
+        lines.extend(f"error: {e}" for e in self.errors)
         return lines
 
     def __str__(self) -> str:

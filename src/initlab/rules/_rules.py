@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,13 +181,18 @@ class RuleSet:
     def __post_init__(self) -> None:
         self.rules = [r if isinstance(r, Rule) else Rule.from_dict(r) for r in self.rules]
 
-    def match(self, qualified_name: str, module: nn.Module, role: str) -> tuple[int, Rule] | None:
-        """The index and rule of the first match, or None."""
+    def matching(
+        self, qualified_name: str, module: nn.Module, role: str
+    ) -> Iterator[tuple[int, Rule]]:
+        """Every ``(index, rule)`` that matches, in rule order (the first one wins)."""
         types = module_type_names(module)
         for index, rule in enumerate(self.rules):
             if rule.matches(qualified_name, types, role):
-                return index, rule
-        return None
+                yield index, rule
+
+    def match(self, qualified_name: str, module: nn.Module, role: str) -> tuple[int, Rule] | None:
+        """The index and rule of the first match, or None."""
+        return next(self.matching(qualified_name, module, role), None)
 
     def __add__(self, other: RuleSet | Iterable[Rule]) -> RuleSet:
         more = other.rules if isinstance(other, RuleSet) else list(other)
