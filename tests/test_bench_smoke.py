@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import subprocess
 import sys
 
 import pytest
 
+import initlab.bench
 from initlab.bench import BenchConfig, Record, render
+from initlab.bench import _cli as bench_cli
 
 
 @pytest.mark.slow
@@ -35,3 +38,26 @@ def test_render_shows_ratios():
     text = render([record])
     assert "1.50x" in text and "0.50x" in text
     assert BenchConfig.quick().sizes == (1 << 20,)
+
+
+def _record() -> Record:
+    return Record(section="s", name="keyed normal", shape="2^20", dtype="float32",
+                  device="cpu", ms=2.0, baseline="Tensor.normal_", baseline_ms=3.0,
+                  floor_ms=1.0)  # fmt: skip
+
+
+def test_library_module_never_prints_and_the_cli_lives_apart():
+    assert "print(" not in inspect.getsource(initlab.bench)
+    assert "main" not in initlab.bench.__all__ and not hasattr(initlab.bench, "main")
+
+
+def test_cli_prints_what_the_library_returns(monkeypatch, capsys):
+    seen = []
+    monkeypatch.setattr(bench_cli, "run", lambda cfg: seen.append(cfg) or [_record()])
+    assert bench_cli.main(["--quick", "--json", "--sizes", "10", "--model", "8", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["vs_torch"] == 1.5
+    assert seen[0].sizes == (1 << 10,) and (seen[0].model_dim, seen[0].model_layers) == (8, 1)
+    assert bench_cli.main(["--quick"]) == 0
+    assert capsys.readouterr().out == render([_record()]) + "\n"
+    with pytest.raises(SystemExit, match=r"--model \[0, 1\]: DIM and LAYERS must be positive"):
+        bench_cli.main(["--quick", "--model", "0", "1"])

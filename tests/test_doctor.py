@@ -202,3 +202,8 @@ def test_probe_inference_and_spec_errors() -> None:
         ProbeSpec(shape=(4, 8), dtype="float32", distribution="randint", high=3)
     with pytest.raises(ValueError, match=r"shape=\(0, 8\) must be a non-empty tuple"):
         ProbeSpec(shape=(0, 8))
+
+
+def test_randint_probe_without_high_says_how_to_set_it() -> None:
+    with pytest.raises(ValueError, match=r"high=0 must be > 0 .*set high to the vocabulary size"):
+        ProbeSpec(shape=(4, 8), dtype="int64", distribution="randint")

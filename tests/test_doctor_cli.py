@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 from torch import nn
 
 from initlab._cli import main
-from initlab.doctor import DoctorConfig, compare, diagnose, write_html
+from initlab.doctor import DoctorConfig, ProbeSpec, compare, diagnose, write_html
+from initlab.doctor._cli import _add_probe_arguments, _parse_shape, _probe_spec
+from initlab.doctor._compare import apply_scheme
 
 MODEL_FILE = """
 from torch import nn
@@ -114,3 +120,80 @@ def _png_colours(path: Path) -> set[tuple[int, ...]]:
     image = mpimg.imread(str(path))
     rows = (image[::4, ::4, :3] * 255).astype("uint8").reshape(-1, 3)
     return {tuple(int(c) for c in px) for px in rows}
+
+
+@pytest.mark.parametrize(
+    ("text", "part"),
+    [("4,x", "'x'"), ("4,,3", "''"), ("4,0", "'0'"), ("4,-1", "'-1'"), ("x4", "'x4'"),
+     ("4,3.5", "'3.5'"), ("", "''"), ("4x", "'4x'")],
+)  # fmt: skip
+def test_input_shape_rejects_malformed_parts(text: str, part: str) -> None:
+    message = rf"--input-shape '{re.escape(text)}': part {re.escape(part)} is not a positive"
+    with pytest.raises(ValueError, match=message + r" integer; expected .*64,3,32,32"):
+        _parse_shape(text)
+
+
+@pytest.mark.parametrize("text", ["64,3,32,32", "64x3x32x32", "64 x 3, 32x32"])
+def test_input_shape_accepts_commas_and_x_between_numbers(text: str) -> None:
+    assert _parse_shape(text) == (64, 3, 32, 32)
+
+
+def _probe_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    _add_probe_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_probe_errors_name_the_cli_flags() -> None:
+    shape = ("--input-shape", "4,3,8,8")
+    with pytest.raises(ValueError, match=r"set --input-high to the vocabulary size"):
+        _probe_spec(_probe_args(*shape, "--input-dtype", "int64"))
+    with pytest.raises(ValueError, match=r"set --input-high to the vocabulary size"):
+        _probe_spec(_probe_args(*shape, "--input-dist", "randint"))
+    with pytest.raises(ValueError, match=r"--input-high -3 must be > 0 \(the vocabulary size\)"):
+        _probe_spec(_probe_args(*shape, "--input-high", "-3"))
+    with pytest.raises(ValueError, match=r"--input-high 5 is for integer .*--input-dtype int64"):
+        _probe_spec(_probe_args(*shape, "--input-dtype", "float32", "--input-high", "5"))
+    with pytest.raises(ValueError, match=r"--input-dtype int64 does not fit --input-dist normal"):
+        _probe_spec(_probe_args(*shape, "--input-dtype", "int64", "--input-dist", "normal",
+                                "--input-high", "5"))  # fmt: skip
+    spec = _probe_spec(_probe_args("--input-shape", "2x7", "--input-high", "50"))
+    assert spec == ProbeSpec(shape=(2, 7), dtype="int64", distribution="randint", high=50)
+
+
+def test_cli_flag_errors(model_file: str, capsys: pytest.CaptureFixture[str]) -> None:
+    model = f"{model_file}:deep_relu"
+    assert main(["doctor", model, "--input-shape", "4,x"]) == 2
+    assert "--input-shape '4,x'" in capsys.readouterr().err
+    assert main(["doctor", model, "--input-dtype", "int64", "--input-shape", "4,32"]) == 2
+    assert "--input-high" in capsys.readouterr().err
+    assert main(["doctor", model, "--batch-size", "0"]) == 2
+    assert "--batch-size 0 must be >= 1" in capsys.readouterr().err
+    assert main(["doctor", model, "--jacobian-steps", "-1"]) == 2
+    assert "--jacobian-steps -1 must be >= 0" in capsys.readouterr().err
+    assert main(["doctor", model, "--threshold", "vanish_warning=-1"]) == 2
+    assert "--threshold: vanish_warning=-1.0 must be > 0" in capsys.readouterr().err
+
+
+def test_unknown_candidate_suggests_the_closest_scheme_or_preset() -> None:
+    net = nn.Sequential(nn.Linear(4, 4))
+    with pytest.raises(ValueError, match=r"candidate='he_norml' .*did you mean 'he_normal'\?"):
+        compare(net, ["he_norml"])
+    pytest.importorskip("initlab.rules")
+    with pytest.raises(ValueError, match=r"candidate='lama' .*did you mean 'llama'\?"):
+        compare(net, ["lama"])
+
+
+@pytest.mark.parametrize("cls", [nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d])
+def test_compare_initializes_conv_transpose_with_transposed_fans(cls: type[nn.Module]) -> None:
+    # Stored (in=64, out/groups=8, *k): He fan_in is in/groups * k, not out/groups * k.
+    layer = cls(64, 16, 3, groups=2, bias=True)
+    nn.init.constant_(layer.weight, 0.0)
+    nn.init.constant_(layer.bias, 1.0)
+    model = apply_scheme(nn.Sequential(layer), "he_normal", seed=0)
+    weight = model[0].weight
+    receptive = weight[0, 0].numel()
+    expected = math.sqrt(2.0 / (32 * receptive))
+    assert abs(weight.std().item() / expected - 1) < 0.1
+    assert torch.count_nonzero(model[0].bias) == 0
+    assert torch.all(layer.weight == 0)  # the original is untouched

@@ -203,3 +203,64 @@ def test_results_json_and_html(tmp_path):
     assert data["orthogonal"]["config"]["width"] == 16
     assert set(data["orthogonal"]["per_seed"]["orthogonal"]) == {"0", "1", "2"}
     assert "data:image/png;base64," in html_path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "message"),
+    [
+        ("circles", {"noise": -5}, r"noise=-5\.0 must be >= 0"),
+        ("circles", {"noise": math.nan}, r"noise=nan must be finite"),
+        ("circles", {"lr": 0.0}, r"lr=0\.0 must be > 0"),
+        ("circles", {"sizes": (2, 0, 1)}, r"sizes\[1\]=0 must be >= 1"),
+        ("circles", {"log_every": 0}, r"log_every=0 must be >= 1"),
+        ("circles", {"data_seed": -1}, r"data_seed=-1 must be >= 0"),
+        ("weight-decay", {"momentum": -0.5}, r"momentum=-0\.5 must be >= 0"),
+        ("weight-decay", {"hidden": (64, 0)}, r"hidden\[1\]=0 must be >= 1"),
+        ("weight-decay", {"n_train": 0}, r"n_train=0 must be >= 2"),
+        ("glorot", {"lr": -1.0}, r"lr=-1\.0 must be > 0"),
+        ("glorot", {"batch_size": 0}, r"batch_size=0 must be >= 1"),
+        ("he", {"depths": ()}, r"depths=\(\) must list at least one entry"),
+        ("he", {"momentum": -1.0}, r"momentum=-1\.0 must be >= 0"),
+        ("compare", {"channels": (8, 0)}, r"channels\[1\]=0 must be >= 1"),
+        ("compare", {"grad_norm_steps": -1}, r"grad_norm_steps=-1 must be >= 0"),
+        ("symmetry", {"lr": 0.0}, r"lr=0\.0 must be > 0"),
+        ("symmetry", {"optimizer": "adm"}, r"optimizer='adm' .*did you mean 'adam'"),
+        ("orthogonal", {"depths": (4, 0)}, r"depths\[1\]=0 must be >= 1"),
+        ("depth", {"n_inputs": 1}, r"n_inputs=1 must be >= 2"),
+        ("shared", {"batch": 0}, r"batch=0 must be >= 1"),
+    ],
+)
+def test_config_numbers_are_validated_when_built(name, changes, message):
+    with pytest.raises(ValueError, match=message):
+        make_config(name, **changes)
+
+
+def test_bad_set_value_is_a_cli_error_naming_the_field(capsys):
+    from initlab._cli import main
+
+    assert main(["experiment", "circles", "--set", "noise=-5"]) == 2
+    assert "noise=-5.0 must be >= 0" in capsys.readouterr().err
+
+
+def test_check_fields_is_one_checker_for_ints_tuples_and_reals():
+    from dataclasses import dataclass
+
+    from initlab.experiments._common import check_fields
+
+    @dataclass
+    class Config:
+        steps: int = 1
+        sizes: tuple[int, ...] = (2, 3)
+        lr: float = 0.1
+        noise: float = 0.0
+
+    spec = {"at_least": {"steps": 1, "sizes": 2}, "positive": ("lr",), "non_negative": ("noise",)}
+    check_fields(Config(), **spec)
+    with pytest.raises(TypeError, match=r"steps=1\.5 must be an integer"):
+        check_fields(Config(steps=1.5), **spec)
+    with pytest.raises(ValueError, match=r"sizes\[0\]=1 must be >= 2"):
+        check_fields(Config(sizes=(1, 3)), **spec)
+    with pytest.raises(ValueError, match=r"lr=inf must be finite"):
+        check_fields(Config(lr=math.inf), **spec)
+    with pytest.raises(TypeError, match=r"noise=True must be a real number"):
+        check_fields(Config(noise=True), **spec)

@@ -1,5 +1,5 @@
-"""``python -m initlab.bench``: see :mod:`initlab.bench`."""
+"""``python -m initlab.bench``: see :mod:`initlab.bench._cli`."""
 
-from initlab.bench import main
+from initlab.bench._cli import main
 
 raise SystemExit(main())

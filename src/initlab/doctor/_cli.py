@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from typing import Any
 
 from initlab._modelspec import load_model
@@ -63,11 +64,23 @@ def _add_probe_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="inferred probe's batch size")
 
 
+_SHAPE_FORM = "positive integers separated by commas, e.g. 64,3,32,32 (or 64x3x32x32)"
+
+
 def _parse_shape(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(s) for s in text.replace("x", ",").split(",") if s.strip())
-    except ValueError:
-        raise ValueError(f"--input-shape={text!r} must be integers separated by commas") from None
+    """``64,3,32,32`` or ``64x3x32x32``; an empty, non-integer or non-positive part is an error."""
+    # 'x' separates sizes only between digits, so '4,x' or 'x4' stay malformed.
+    parts = re.split(r"(?<=\d)\s*x\s*(?=\d)|,", text)
+    sizes = []
+    for part in parts:
+        piece = part.strip()
+        if not (piece.isascii() and piece.isdigit()) or int(piece) <= 0:
+            raise ValueError(
+                f"--input-shape {text!r}: part {piece!r} is not a positive integer; "
+                f"expected {_SHAPE_FORM}"
+            )
+        sizes.append(int(piece))
+    return tuple(sizes)
 
 
 def _probe_spec(args: argparse.Namespace) -> ProbeSpec | None:
@@ -75,9 +88,26 @@ def _probe_spec(args: argparse.Namespace) -> ProbeSpec | None:
         if args.input_dtype or args.input_dist or args.input_high:
             raise ValueError("--input-dtype/--input-dist/--input-high need --input-shape")
         return None
+    if args.input_high < 0:
+        raise ValueError(f"--input-high {args.input_high} must be > 0 (the vocabulary size)")
+    if args.input_high > 0 and (args.input_dtype or "int").startswith("float"):
+        raise ValueError(
+            f"--input-high {args.input_high} is for integer (token id) probes; drop it, "
+            "or use --input-dtype int64"
+        )
     integer = args.input_high > 0 or (args.input_dtype or "").startswith("int")
     dtype = args.input_dtype or ("int64" if integer else "float32")
     dist = args.input_dist or ("randint" if integer else "normal")
+    if dist == "randint" and args.input_high == 0:
+        raise ValueError(
+            f"--input-dtype {dtype} --input-dist randint draws token ids in [0, HIGH): "
+            "set --input-high to the vocabulary size, e.g. --input-high 32000"
+        )
+    if dtype.startswith("int") != (dist == "randint"):
+        raise ValueError(
+            f"--input-dtype {dtype} does not fit --input-dist {dist}: integer dtypes go with "
+            "randint (and --input-high), float dtypes with normal or uniform"
+        )
     return ProbeSpec(
         shape=_parse_shape(args.input_shape), dtype=dtype, distribution=dist, high=args.input_high
     )
@@ -93,10 +123,18 @@ def _thresholds(items: list[str]) -> Thresholds:
             sep = ""
         if not sep:
             raise ValueError(f"--threshold {item!r} must look like NAME=NUMBER")
-    return Thresholds.from_dict(values)
+    try:
+        return Thresholds.from_dict(values)
+    except ValueError as exc:
+        raise ValueError(f"--threshold: {exc}") from None
 
 
 def _config(args: argparse.Namespace) -> DoctorConfig:
+    # Checked here too so the message names the flag, not the DoctorConfig field.
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size {args.batch_size} must be >= 1")
+    if args.jacobian_steps < 0:
+        raise ValueError(f"--jacobian-steps {args.jacobian_steps} must be >= 0 (0 skips it)")
     return DoctorConfig(
         seed=args.seed,
         batch_size=args.batch_size,

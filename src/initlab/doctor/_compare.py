@@ -1,8 +1,10 @@
 """Comparison mode: the same model under several schemes or presets, side by side.
 
 A candidate is ``as-is`` (the model as given), a registered initializer name
-(``initlab.known_names()``; applied to every Linear and Conv weight, biases
-zeroed, each weight from its own generator keyed by (seed, scheme, layer name)),
+(``initlab.known_names()``; applied to every Linear, Conv and ConvTranspose
+weight, biases zeroed, each weight from its own generator keyed by (seed,
+scheme, layer name); ConvTranspose weights are stored ``(in, out/groups, *k)``,
+so fan-based schemes read their fans with ``layout="torch_transposed"``),
 or an ``initlab.rules`` preset name. Each candidate runs on a deep copy with
 the same probe, so the diagnoses differ only by initialization.
 """
@@ -10,6 +12,7 @@ the same probe, so the diagnoses differ only by initialization.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,8 @@ from typing import Any
 from torch import nn
 
 import initlab
+from initlab._fans import get_layout
+from initlab._validation import closest_match
 from initlab.doctor._config import DoctorConfig, ProbeSpec
 from initlab.doctor._diagnose import LossFn, diagnose
 from initlab.doctor._records import Diagnosis
@@ -25,16 +30,27 @@ __all__ = ["AS_IS", "apply_rules", "apply_scheme", "compare"]
 
 AS_IS = "as-is"
 _SCHEME_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_TRANSPOSED_TYPES = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+
+
+def _initializer(scheme: str, module: nn.Module) -> Any:
+    """The scheme for one layer; transposed convs get their own layout (with groups)."""
+    initializer = initlab.get(scheme)
+    if isinstance(module, _TRANSPOSED_TYPES) and hasattr(initializer, "layout"):
+        # Only fan-based schemes take a layout; the others do not read fans at all.
+        layout = dataclasses.replace(get_layout("torch_transposed"), groups=module.groups)
+        initializer = initlab.get(scheme, layout=layout)
+    return initializer
 
 
 def apply_scheme(model: nn.Module, scheme: str, *, seed: int) -> nn.Module:
-    """Return a copy of ``model`` whose Linear/Conv weights come from ``scheme``."""
-    initializer = initlab.get(scheme)
+    """Return a copy of ``model`` whose Linear/Conv/ConvTranspose weights come from ``scheme``."""
+    initlab.get(scheme)  # an unknown name fails before the copy
     model = copy.deepcopy(model)
     for name, module in model.named_modules():
-        if isinstance(module, _SCHEME_TYPES):
+        if isinstance(module, (*_SCHEME_TYPES, *_TRANSPOSED_TYPES)):
             generator = initlab.seeded_generator(seed, "doctor-compare", scheme, name)
-            initializer(module.weight, generator=generator)
+            _initializer(scheme, module)(module.weight, generator=generator)
             if module.bias is not None:
                 initlab.zeros_(module.bias)
     return model
@@ -66,9 +82,12 @@ def _prepare(model: nn.Module, candidate: str, seed: int) -> nn.Module:
         return apply_scheme(model, candidate, seed=seed)
     rules = _rules_module()
     if candidate not in rules.PRESETS and not Path(candidate).is_file():
+        hint = closest_match(candidate, [AS_IS, *initlab.known_names(), *rules.PRESETS])
+        suggestion = f" (did you mean {hint!r}?)" if hint is not None else ""
         raise ValueError(
             f"candidate={candidate!r} is not {AS_IS!r}, an initializer "
-            f"({', '.join(initlab.known_names())}) or a preset ({', '.join(rules.PRESETS)})"
+            f"({', '.join(initlab.known_names())}), a preset ({', '.join(rules.PRESETS)}) "
+            f"or a rules file{suggestion}"
         )
     return apply_rules(model, candidate, seed=seed)
 

@@ -56,7 +56,10 @@ class ProbeSpec:
                 "integer dtypes go with 'randint', float dtypes with 'normal' or 'uniform'"
             )
         if self.distribution == "randint" and self.high <= 0:
-            raise ValueError(f"high={self.high!r} must be > 0 for distribution='randint'")
+            raise ValueError(
+                f"high={self.high!r} must be > 0 for distribution='randint': token ids are "
+                "drawn from [0, high), so set high to the vocabulary size"
+            )
 
     def describe(self) -> str:
         """One line, e.g. ``float32 normal (64, 128)``."""

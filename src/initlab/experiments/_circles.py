@@ -24,7 +24,7 @@ from initlab.experiments._common import (
     Finding,
     Progress,
     Record,
-    check_int,
+    check_fields,
     check_names,
     fmt_range,
     scalar_values,
@@ -67,13 +67,15 @@ class CirclesConfig(ExperimentConfig):
 
     def validate(self) -> None:
         check_names("inits", self.inits, CIRCLES_INITS)
-        check_int("n_train", self.n_train, minimum=2)
-        check_int("n_test", self.n_test, minimum=2)
-        check_int("iterations", self.iterations, minimum=1)
-        check_int("grid", self.grid, minimum=2)
+        check_fields(
+            self,
+            at_least={"sizes": 1, "n_train": 2, "n_test": 2, "data_seed": 0,
+                      "iterations": 1, "log_every": 1, "grid": 2},
+            positive=("lr",),
+            non_negative=("noise",),
+        )  # fmt: skip
         if len(self.sizes) < 2 or self.sizes[0] != 2 or self.sizes[-1] != 1:
             raise ValueError(f"sizes={self.sizes!r} must start with 2 inputs and end with 1 output")
-        TrainSpec(lr=self.lr, steps=self.iterations, log_every=self.log_every)
 
 
 def _runs(cfg: CirclesConfig) -> list[tuple[str, int]]:

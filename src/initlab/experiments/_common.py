@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from initlab._validation import check_choice, unknown_name_error
+from initlab._validation import check_choice, check_positive, unknown_name_error
 
 __all__ = [
     "ExperimentConfig",
@@ -135,6 +135,35 @@ def _check_int(arg: str, value: object, *, minimum: int) -> int:
 def check_int(arg: str, value: object, *, minimum: int = 1) -> int:
     """Public wrapper used by experiment configs."""
     return _check_int(arg, value, minimum=minimum)
+
+
+def check_fields(
+    config: object,
+    *,
+    at_least: Mapping[str, int] | None = None,
+    positive: Iterable[str] = (),
+    non_negative: Iterable[str] = (),
+) -> None:
+    """Check a config's numeric fields; every error names the field and echoes its value.
+
+    ``at_least`` maps integer fields to their minimum (a tuple field must be non-empty
+    and every entry is checked, e.g. ``hidden[1]=0``); ``positive`` names real fields
+    that must be finite and > 0 (learning rates), ``non_negative`` finite and >= 0
+    (noise, momentum).
+    """
+    for name, minimum in (at_least or {}).items():
+        value = getattr(config, name)
+        if isinstance(value, tuple):
+            if not value:
+                raise ValueError(f"{name}=() must list at least one entry")
+            for i, entry in enumerate(value):
+                _check_int(f"{name}[{i}]", entry, minimum=minimum)
+        else:
+            _check_int(name, value, minimum=minimum)
+    for name in positive:
+        check_positive(name, getattr(config, name))
+    for name in non_negative:
+        check_positive(name, getattr(config, name), allow_zero=True)
 
 
 def check_names(arg: str, values: Sequence[str], known: Iterable[str]) -> None:

@@ -23,7 +23,7 @@ from initlab.experiments._common import (
     Finding,
     Progress,
     Record,
-    check_int,
+    check_fields,
     fmt_range,
     scalar_values,
 )
@@ -97,9 +97,13 @@ class CompareConfig(ExperimentConfig):
             raise unknown_name_error("activation", self.activation, ACTIVATION_MODULES)
         if self.optimizer not in OPTIMIZERS:
             raise unknown_name_error("optimizer", self.optimizer, OPTIMIZERS)
-        for width in (*self.hidden, *self.channels):
-            check_int("hidden/channels entry", width, minimum=1)
-        self.spec()
+        check_fields(
+            self,
+            at_least={"hidden": 1, "channels": 1, "steps": 1, "batch_size": 1,
+                      "log_every": 1, "grad_norm_steps": 0, "data_seed": 0},
+            positive=("lr",),
+            non_negative=("momentum",),
+        )  # fmt: skip
 
     def spec(self) -> TrainSpec:
         momentum = self.momentum if self.optimizer in ("sgd", "rmsprop") else 0.0

@@ -23,7 +23,7 @@ from initlab.experiments._common import (
     Finding,
     Progress,
     Record,
-    check_int,
+    check_fields,
     check_names,
     fmt_range,
     scalar_values,
@@ -80,9 +80,7 @@ class DepthConfig(ExperimentConfig):
     variants: tuple[str, ...] = VARIANTS
 
     def validate(self) -> None:
-        check_int("width", self.width, minimum=2)
-        check_int("depth", self.depth, minimum=1)
-        check_int("n_inputs", self.n_inputs, minimum=2)
+        check_fields(self, at_least={"width": 2, "depth": 1, "n_inputs": 2})
         check_names("settings", self.settings, SETTINGS)
         check_names("variants", self.variants, VARIANTS)
 

@@ -25,7 +25,7 @@ from initlab.experiments._common import (
     Finding,
     Progress,
     Record,
-    check_int,
+    check_fields,
     check_names,
     fmt_range,
     scalar_values,
@@ -70,10 +70,12 @@ class GlorotConfig(ExperimentConfig):
     def validate(self) -> None:
         check_names("activations", self.activations, GLOROT_ACTIVATIONS)
         check_names("inits", self.inits, GLOROT_INITS)
-        for arg in ("width", "hidden_layers", "n_probe", "bins"):
-            check_int(arg, getattr(self, arg), minimum=2)
-        check_int("train_steps", self.train_steps, minimum=0)
-        TrainSpec(lr=self.lr, batch_size=self.batch_size)
+        check_fields(
+            self,
+            at_least={"width": 2, "hidden_layers": 2, "n_probe": 2, "bins": 2,
+                      "train_steps": 0, "batch_size": 1, "data_seed": 0},
+            positive=("lr",),
+        )  # fmt: skip
 
 
 def setting(activation: str, init: str) -> str:

@@ -22,7 +22,7 @@ from initlab.experiments._common import (
     Finding,
     Progress,
     Record,
-    check_int,
+    check_fields,
     check_names,
     fmt_range,
     scalar_values,
@@ -58,18 +58,13 @@ class HeConfig(ExperimentConfig):
 
     def validate(self) -> None:
         check_names("inits", self.inits, HE_INITS)
-        if not self.depths:
-            raise ValueError("depths=() must list at least one depth")
-        for depth in self.depths:
-            check_int("depths entry", depth, minimum=1)
-        check_int("width", self.width, minimum=2)
-        TrainSpec(
-            lr=self.lr,
-            steps=self.steps,
-            batch_size=self.batch_size,
-            momentum=self.momentum,
-            log_every=self.log_every,
-        )
+        check_fields(
+            self,
+            at_least={"depths": 1, "width": 2, "steps": 1, "batch_size": 1,
+                      "log_every": 1, "data_seed": 0},
+            positive=("lr",),
+            non_negative=("momentum",),
+        )  # fmt: skip
 
 
 def setting(init: str, depth: int) -> str:

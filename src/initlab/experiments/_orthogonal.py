@@ -22,7 +22,7 @@ from initlab.experiments._common import (
     Finding,
     Progress,
     Record,
-    check_int,
+    check_fields,
     check_names,
     fmt_range,
 )
@@ -48,10 +48,8 @@ class OrthogonalConfig(ExperimentConfig):
     inits: tuple[str, ...] = tuple(ORTHOGONAL_INITS)
 
     def validate(self) -> None:
-        check_int("width", self.width, minimum=2)
+        check_fields(self, at_least={"width": 2, "depths": 1})
         check_names("inits", self.inits, ORTHOGONAL_INITS)
-        if not self.depths or any(check_int("depths entry", d, minimum=1) < 1 for d in self.depths):
-            raise ValueError("depths must list at least one depth")
 
 
 def run_orthogonal(config: OrthogonalConfig, progress: Progress | None = None) -> ExperimentResult:

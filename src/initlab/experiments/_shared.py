@@ -23,7 +23,7 @@ from initlab.experiments._common import (
     Finding,
     Progress,
     Record,
-    check_int,
+    check_fields,
     fmt_range,
     scalar_values,
 )
@@ -43,8 +43,7 @@ class SharedConfig(ExperimentConfig):
     batch: int = 32
 
     def validate(self) -> None:
-        check_int("width", self.width, minimum=1)
-        check_int("batch", self.batch, minimum=1)
+        check_fields(self, at_least={"width": 1, "batch": 1})
 
 
 def _models(width: int, seed: int) -> tuple[nn.Sequential, nn.Sequential, int]:

@@ -16,19 +16,20 @@ from dataclasses import dataclass
 import torch
 
 import initlab
+from initlab._validation import check_choice
 from initlab.experiments._common import (
     ExperimentConfig,
     ExperimentResult,
     Finding,
     Progress,
     Record,
-    check_int,
+    check_fields,
     check_names,
     fmt_range,
     scalar_values,
 )
 from initlab.experiments._data import Dataset, load_dataset
-from initlab.experiments._vectorized import Stack, TrainSpec, init_model, mlp, train
+from initlab.experiments._vectorized import OPTIMIZERS, Stack, TrainSpec, init_model, mlp, train
 
 __all__ = ["SYMMETRY_INITS", "SymmetryConfig", "distinct_units", "run_symmetry"]
 
@@ -56,8 +57,12 @@ class SymmetryConfig(ExperimentConfig):
 
     def validate(self) -> None:
         check_names("inits", self.inits, SYMMETRY_INITS)
-        check_int("hidden", self.hidden, minimum=2)
-        TrainSpec(optimizer=self.optimizer, lr=self.lr, steps=self.steps, log_every=self.log_every)
+        check_fields(
+            self,
+            at_least={"hidden": 2, "steps": 1, "log_every": 1, "data_seed": 0},
+            positive=("lr",),
+        )
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
 
 
 def distinct_units(weight_in: torch.Tensor, bias: torch.Tensor, weight_out: torch.Tensor) -> int:

@@ -18,7 +18,7 @@ from initlab.experiments._common import (
     Finding,
     Progress,
     Record,
-    check_int,
+    check_fields,
     check_names,
     fmt_range,
     scalar_values,
@@ -58,9 +58,12 @@ class WeightDecayConfig(ExperimentConfig):
 
     def validate(self) -> None:
         check_names("settings", self.settings, WD_SETTINGS)
-        check_int("n_train", self.n_train, minimum=2)
-        check_int("n_test", self.n_test, minimum=2)
-        TrainSpec(steps=self.steps, batch_size=self.batch_size, log_every=self.log_every)
+        check_fields(
+            self,
+            at_least={"n_train": 2, "n_test": 2, "hidden": 1, "steps": 1,
+                      "batch_size": 1, "log_every": 1, "data_seed": 0},
+            non_negative=("momentum",),
+        )  # fmt: skip
 
 
 def run_weight_decay(
