@@ -338,7 +338,8 @@ def _identity(tensor: torch.Tensor, gain: float, groups: int, what: str) -> torc
     centre = tuple(k // 2 for k in shape[2:])
     for g in range(groups):
         for d in range(min(per_group, shape[1])):
-            tensor[(g * per_group + d, d, *centre)] = gain  # type: ignore[index]
+            index: tuple[int, ...] = (g * per_group + d, d, *centre)
+            tensor[index] = gain
     return tensor
 
 
