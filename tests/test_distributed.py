@@ -99,6 +99,39 @@ def _check_all(world: int) -> None:
             copy_from_full_(dt, reference[0])
             assert torch.equal(dt.full_tensor(), reference[0])
             _check_whole_matrix_schemes(shape, dt)
+    _check_init_model(cases)
+
+
+def _check_init_model(cases) -> None:
+    """init_model(rng="keyed") on a model whose parameters are DTensors equals the unsharded
+    init; other generators are refused with a message that says to use rng="keyed"."""
+    from torch import nn
+    from torch.distributed.tensor import distribute_tensor
+
+    import initlab
+
+    def build() -> nn.Module:
+        return nn.Sequential(nn.Linear(6, 12), nn.ReLU(), nn.Linear(12, 4), nn.LayerNorm(4))
+
+    reference = build()
+    initlab.init_model(reference, "auto", seed=SEED, rng="keyed")
+    for mesh, placements in cases:
+        if len(placements) != 1 or (placements[0].is_shard() and placements[0].dim != 0):
+            continue  # 1-D parameters (biases, norms) only shard along dim 0
+        model = build()
+        for module in model:
+            for name, param in list(module.named_parameters(recurse=False)):
+                sharded = distribute_tensor(param.detach(), mesh, placements)
+                setattr(module, name, nn.Parameter(sharded))
+        initlab.init_model(model, "auto", seed=SEED, rng="keyed")
+        for (name, want), (_, have) in zip(reference.named_parameters(), model.named_parameters()):
+            assert torch.equal(want, have.full_tensor()), (name, placements)
+        try:
+            initlab.init_model(model, "auto", seed=SEED)
+        except ValueError as exc:
+            assert "rng='keyed'" in str(exc)
+        else:
+            raise AssertionError("a torch.Generator on DTensor parameters must be refused")
 
 
 def _check_whole_matrix_schemes(shape: tuple[int, ...], dt: torch.Tensor) -> None:

@@ -23,8 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from initlab._distributed import copy_from_full_, is_dtensor
 from initlab._fans import chunk_bounds, get_layout
 from initlab._initializers import Initializer, InitSpec
+from initlab._keyed import KeyedSampler
 from initlab._sampling import GeneratorLike, seeded_generator
 from initlab._validation import check_choice
 from initlab.rules._activations import DetectedActivation, detect_activations, is_layer
@@ -474,8 +476,6 @@ def _generator(
     if options.generator is not None:
         return options.generator
     if options.rng == "keyed":
-        from initlab._keyed import KeyedSampler
-
         return KeyedSampler(seed, action.site.name)
     return seeded_generator(seed, action.site.name, device=device)
 
@@ -484,6 +484,8 @@ def _draw(
     action: _Action, generator: GeneratorLike, device: torch.device, parity: bool
 ) -> torch.Tensor | None:
     tensor = action.site.tensor
+    if is_dtensor(tensor):
+        return _draw_sharded(action, generator)
     new = torch.empty(tuple(tensor.shape), dtype=tensor.dtype, device=device)
     if action.pretrained is not None:
         return new.copy_(action.pretrained)
@@ -506,6 +508,32 @@ def _draw(
         action.initializer.fill_(target, generator)
     if action.padding_idx is not None:
         new[action.padding_idx].zero_()
+    return new
+
+
+def _draw_sharded(action: _Action, generator: GeneratorLike) -> torch.Tensor | None:
+    """A DTensor parameter: each rank fills only its own shard, from global element indices.
+
+    Only keyed randomness is shard-invariant, so other generators are refused; chunked,
+    padded and recurrent special cases would need a redistribution and are refused too.
+    """
+    name = action.site.name
+    new = torch.empty_like(action.site.tensor)
+    if action.pretrained is not None:
+        return copy_from_full_(new, action.pretrained)
+    if action.initializer is None:
+        return None
+    if action.chunks or action.padding_idx is not None or action.forget_value is not None:
+        raise ValueError(
+            f"{name}: packed chunks, padding_idx and forget-gate biases are not supported on "
+            "DTensor (sharded) parameters; initialize before sharding, or use a plain rule"
+        )
+    if action.initializer.random and not isinstance(generator, KeyedSampler):
+        raise ValueError(
+            f"{name} is a DTensor (sharded) parameter: pass rng='keyed' so every rank draws "
+            "its own shard of the same global values"
+        )
+    action.initializer.fill_(new, generator)
     return new
 
 
