@@ -15,17 +15,25 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from initlab._validation import check_finite, unknown_name_error
+from initlab._activations import ACTIVATIONS, activation_function, lookup_activation
+from initlab._validation import check_finite
 
-__all__ = ["ACTIVATIONS", "activation_function", "calculate_gain", "gain", "second_moment"]
+__all__ = [
+    "ACTIVATIONS",
+    "activation_function",
+    "calculate_gain",
+    "gain",
+    "recommendation",
+    "recommended_scheme",
+    "second_moment",
+]
 
 _LINEAR_LIKE = (
     "linear",
@@ -71,44 +79,6 @@ def calculate_gain(nonlinearity: str, param: int | float | None = None) -> float
     raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
 
 
-def _named(fn: Callable[..., torch.Tensor], **defaults: Any) -> Callable[..., Callable]:
-    def build(**params: Any) -> Callable[[torch.Tensor], torch.Tensor]:
-        unknown = set(params) - set(defaults)
-        if unknown:
-            raise TypeError(
-                f"unexpected parameter(s) {sorted(unknown)}; this activation takes "
-                f"{sorted(defaults) or 'no parameters'}"
-            )
-        merged = {**defaults, **params}
-        return functools.partial(fn, **merged) if merged else fn
-
-    return build
-
-
-ACTIVATIONS: dict[str, Callable[..., Callable[[torch.Tensor], torch.Tensor]]] = {
-    "linear": _named(lambda x: x),
-    "identity": _named(lambda x: x),
-    "relu": _named(torch.relu),
-    "relu6": _named(F.relu6),
-    "leaky_relu": _named(F.leaky_relu, negative_slope=0.01),
-    "elu": _named(F.elu, alpha=1.0),
-    "celu": _named(F.celu, alpha=1.0),
-    "selu": _named(torch.selu),
-    "gelu": _named(F.gelu, approximate="none"),
-    "gelu_tanh": _named(F.gelu, approximate="tanh"),
-    "silu": _named(F.silu),
-    "swish": _named(lambda x, beta: x * torch.sigmoid(beta * x), beta=1.0),
-    "mish": _named(F.mish),
-    "softplus": _named(F.softplus, beta=1.0, threshold=20.0),
-    "hardswish": _named(F.hardswish),
-    "hardsigmoid": _named(F.hardsigmoid),
-    "hardtanh": _named(F.hardtanh, min_val=-1.0, max_val=1.0),
-    "tanh": _named(torch.tanh),
-    "sigmoid": _named(torch.sigmoid),
-    "softsign": _named(F.softsign),
-    "tanhshrink": _named(F.tanhshrink),
-}
-
 # Gauss-Legendre pieces: kinks of the built-in activations sit on these points, so
 # every piece is smooth and 64 nodes integrate it to double precision.
 _BREAKPOINTS = (-12.0, -6.0, -3.0, -1.0, 0.0, 1.0, 3.0, 6.0, 12.0)
@@ -126,24 +96,6 @@ def _quadrature() -> tuple[torch.Tensor, torch.Tensor]:
         nodes.append(z)
         weights.append(half * w * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi))
     return torch.from_numpy(np.concatenate(nodes)), torch.from_numpy(np.concatenate(weights))
-
-
-def activation_function(
-    activation: str | nn.Module | Callable[[torch.Tensor], torch.Tensor], **params: Any
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The callable for a named activation (with ``params``), a module or a callable."""
-    if isinstance(activation, str):
-        key = activation.lower().replace("-", "_")
-        if key not in ACTIVATIONS:
-            raise unknown_name_error("activation", activation, ACTIVATIONS)
-        return ACTIVATIONS[key](**params)
-    if params:
-        raise TypeError(f"params {sorted(params)} are only accepted with an activation name")
-    if callable(activation):
-        return activation
-    raise TypeError(
-        f"activation={activation!r} must be a name, an nn.Module or a callable on tensors"
-    )
 
 
 def _cache_key(activation: object, params: dict[str, Any]) -> tuple[Any, ...]:
@@ -212,3 +164,65 @@ def gain(
     if moment <= 0:
         raise ValueError(f"E[φ(z)²] = {moment} for this activation: it outputs (almost) only zeros")
     return 1.0 / math.sqrt(moment)
+
+
+def recommended_scheme(
+    activation: str | None, params: Mapping[str, Any] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The registered scheme (name, arguments) for a layer followed by ``activation``.
+
+    One answer for the whole library: the ``auto`` preset applies it and the
+    doctor recommends it. Rectifiers get He normal with their slope, symmetric
+    saturating units Glorot uniform, SELU LeCun normal, no activation (or an
+    unknown one: ``None``) variance scaling 1, and every other activation
+    variance scaling with the derived gain squared (:func:`gain`).
+
+    >>> recommended_scheme("leaky_relu", {"negative_slope": 0.2})
+    ('he_normal', {'negative_slope': 0.2})
+    >>> recommended_scheme("gelu")[1]["scale"] == gain("gelu") ** 2
+    True
+    """
+    params = dict(params or {})
+    if activation is None:
+        return "variance_scaling", {"scale": 1.0, "mode": "fan_in", "distribution": "normal"}
+    row = lookup_activation(activation)
+    if row.family == "he":
+        merged = {**row.defaults, **params}
+        return "he_normal", {"negative_slope": float(merged.get("negative_slope", 0.0))}
+    if row.family == "glorot":
+        return "xavier_uniform", {}
+    if row.family == "lecun":
+        return "lecun_normal", {}
+    scale = 1.0 if row.family == "linear" else gain(row.name, **params) ** 2
+    return "variance_scaling", {"scale": scale, "mode": "fan_in", "distribution": "normal"}
+
+
+def recommendation(activation: str | None, params: Mapping[str, Any] | None = None) -> str:
+    """:func:`recommended_scheme` as advice a person reads, with the call to make.
+
+    >>> recommendation("relu")  # doctest: +ELLIPSIS
+    "use He: initlab.kaiming_normal_(w, mode='fan_in', nonlinearity='relu') (...)"
+    """
+    scheme, args = recommended_scheme(activation, params)
+    if scheme == "he_normal":
+        slope = args["negative_slope"]
+        call = (
+            "initlab.kaiming_normal_(w, mode='fan_in', nonlinearity='relu')"
+            if slope == 0
+            else f"initlab.kaiming_normal_(w, a={slope:g}, nonlinearity='leaky_relu')"
+        )
+        text = f"use He: {call}"
+    elif scheme == "xavier_uniform":
+        text = f"use Xavier (Glorot): initlab.xavier_uniform_(w) before {activation}"
+    elif scheme == "lecun_normal":
+        text = "use LeCun normal: initlab.lecun_normal_(w) (self-normalizing SELU)"
+    elif activation is None or args["scale"] == 1.0:
+        text = (
+            "use a variance-preserving scheme: initlab.lecun_normal_(w) or initlab.orthogonal_(w)"
+        )
+    else:
+        text = (
+            f"use variance scaling with the derived gain: initlab.variance_scaling_(w, "
+            f"scale=initlab.gain({activation!r}) ** 2, distribution='normal')"
+        )
+    return f"{text} (the 'auto' preset's choice)"

@@ -30,6 +30,7 @@ from torch import fx, nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
+from initlab._activations import ACTIVATIONS, function_activation, module_activation
 from initlab.rules._roles import is_norm_module
 
 __all__ = ["DetectedActivation", "detect_activations", "is_layer"]
@@ -63,54 +64,6 @@ def is_layer(module: nn.Module) -> bool:
     )
 
 
-_MODULE_ACTS: dict[type[nn.Module], Callable[[Any], tuple[str, dict[str, Any]]]] = {
-    nn.ReLU: lambda m: ("relu", {}),
-    nn.ReLU6: lambda m: ("relu6", {}),
-    nn.LeakyReLU: lambda m: ("leaky_relu", {"negative_slope": m.negative_slope}),
-    nn.PReLU: lambda m: ("leaky_relu", {"negative_slope": float(m.init)}),
-    nn.ELU: lambda m: ("elu", {"alpha": m.alpha}),
-    nn.CELU: lambda m: ("celu", {"alpha": m.alpha}),
-    nn.SELU: lambda m: ("selu", {}),
-    nn.GELU: lambda m: ("gelu_tanh" if m.approximate == "tanh" else "gelu", {}),
-    nn.SiLU: lambda m: ("silu", {}),
-    nn.Mish: lambda m: ("mish", {}),
-    nn.Softplus: lambda m: ("softplus", {"beta": m.beta, "threshold": m.threshold}),
-    nn.Hardswish: lambda m: ("hardswish", {}),
-    nn.Hardtanh: lambda m: ("hardtanh", {"min_val": m.min_val, "max_val": m.max_val}),
-    nn.Hardsigmoid: lambda m: ("hardsigmoid", {}),
-    nn.Tanhshrink: lambda m: ("tanhshrink", {}),
-    nn.Tanh: lambda m: ("tanh", {}),
-    nn.Sigmoid: lambda m: ("sigmoid", {}),
-    nn.Softsign: lambda m: ("softsign", {}),
-}
-
-_FUNCTION_ACTS: dict[Any, str] = {
-    F.relu: "relu",
-    torch.relu: "relu",
-    torch.relu_: "relu",
-    F.relu_: "relu",
-    torch.Tensor.relu: "relu",
-    "relu": "relu",
-    F.relu6: "relu6",
-    F.leaky_relu: "leaky_relu",
-    F.elu: "elu",
-    F.celu: "celu",
-    F.selu: "selu",
-    torch.selu: "selu",
-    F.gelu: "gelu",
-    F.silu: "silu",
-    F.mish: "mish",
-    F.softplus: "softplus",
-    F.hardswish: "hardswish",
-    F.hardtanh: "hardtanh",
-    F.hardsigmoid: "hardsigmoid",
-    F.tanhshrink: "tanhshrink",
-    torch.tanh: "tanh",
-    F.tanh: "tanh",
-    torch.Tensor.tanh: "tanh",
-    "tanh": "tanh",
-    F.softsign: "softsign",
-}
 _SIGMOIDS: tuple[Any, ...] = (torch.sigmoid, F.sigmoid, torch.Tensor.sigmoid, "sigmoid")
 
 _TRANSPARENT_FUNCTIONS: tuple[Any, ...] = (
@@ -159,23 +112,14 @@ _TRANSPARENT_MODULES = (
 _MULS: tuple[Any, ...] = (operator.mul, torch.mul, torch.Tensor.mul, torch.Tensor.__mul__, "mul")
 
 
-#: Numeric parameters of the functional activations, in positional order after the
-#: input, with ``torch.nn.functional``'s defaults.
-_FUNCTION_PARAMS: dict[str, tuple[tuple[str, float], ...]] = {
-    "leaky_relu": (("negative_slope", 0.01),),
-    "elu": (("alpha", 1.0),),
-    "celu": (("alpha", 1.0),),
-    "hardtanh": (("min_val", -1.0), ("max_val", 1.0)),
-    "softplus": (("beta", 1.0), ("threshold", 20.0)),
-}
-
-
 def _function_activation(target: Any, args: tuple, kwargs: dict) -> tuple[str, dict] | None:
-    name = _FUNCTION_ACTS.get(target) if _hashable(target) else None
-    if name is None:
+    """A functional activation call with its numeric parameters (sigmoid is left to the
+    caller, which tells ``x * sigmoid(x)`` (SiLU) from a plain sigmoid)."""
+    name = function_activation(target)
+    if name is None or name == "sigmoid":
         return None
     params: dict[str, Any] = {}
-    for position, (key, default) in enumerate(_FUNCTION_PARAMS.get(name, ()), start=1):
+    for position, (key, default) in enumerate(ACTIVATIONS[name].defaults.items(), start=1):
         params[key] = float(kwargs.get(key, args[position] if len(args) > position else default))
     if name == "gelu" and kwargs.get("approximate", args[1] if len(args) > 1 else "none") == "tanh":
         name = "gelu_tanh"
@@ -191,9 +135,9 @@ def _hashable(value: Any) -> bool:
 
 
 def _module_kind(module: nn.Module) -> tuple[str, Any]:
-    for cls, describe in _MODULE_ACTS.items():
-        if type(module) is cls:
-            return ("act", describe(module))
+    found = module_activation(module)
+    if found is not None:
+        return ("act", found)
     if isinstance(module, _TRANSPARENT_MODULES) or is_norm_module(module):
         return ("through", None)
     if is_layer(module):

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import nn
 
-from initlab._gains import gain
+from initlab._gains import recommended_scheme
 from initlab._validation import check_choice, unknown_name_error
 from initlab.rules._activations import DetectedActivation, is_layer
 from initlab.rules._roles import is_norm_module
@@ -28,8 +28,6 @@ from initlab.rules._rules import Rule, RuleSet
 __all__ = ["PRESETS", "Preset", "preset", "resolve_rules"]
 
 BIAS_CHOICES = ("zero", "positive", "torch")
-_RELU_FAMILY = ("relu", "relu6", "leaky_relu")
-_GLOROT_FAMILY = ("tanh", "sigmoid", "softsign", "hardtanh")
 
 
 @dataclass(kw_only=True)
@@ -102,18 +100,9 @@ def _torch_default(
 
 
 def _scheme_for(act: DetectedActivation) -> tuple[str, dict[str, Any]]:
-    name = act.name
-    if name in _RELU_FAMILY:
-        slope = float(act.params.get("negative_slope", 0.0 if name != "leaky_relu" else 0.01))
-        return "he_normal", {"negative_slope": slope}
-    if name in _GLOROT_FAMILY:
-        return "xavier_uniform", {}
-    if name == "selu":
-        return "lecun_normal", {}
-    if name == "linear" or name is None:
-        return "variance_scaling", {"scale": 1.0, "mode": "fan_in", "distribution": "normal"}
-    scale = gain(name, **act.params) ** 2
-    return "variance_scaling", {"scale": scale, "mode": "fan_in", "distribution": "normal"}
+    if act.name is None:
+        return recommended_scheme(None)
+    return recommended_scheme(act.name, act.params)
 
 
 def _recurrent_rules(orthogonal: bool, forget_bias: float | None) -> list[Rule]:
