@@ -51,8 +51,15 @@ def test_torch_default_uncovered_custom_parameter() -> None:
     model.scale = nn.Parameter(torch.ones(()))
     with pytest.raises(ValueError, match=r"matched no rule: scale"):
         init_model(model, "torch-default", seed=0)
-    plan = init_model(model, "torch-default", seed=0, default="torch")
-    assert plan["scale"].source == "kept"
+    # "torch" promises PyTorch's default: there is none for a custom parameter.
+    with pytest.raises(ValueError, match=r"scale: no rule and no PyTorch default.*default='keep'"):
+        init_model(model, "torch-default", seed=0, default="torch")
+    before = model.scale.detach().clone()
+    plan = init_model(model, "torch-default", seed=0, default="keep")
+    assert plan["scale"].source == "kept" and plan.uncovered == ["scale"]
+    assert torch.equal(model.scale, before)
+    plan = init_model(MLP(), "auto", seed=0, default="torch")
+    assert plan.uncovered == []
 
 
 def test_auto_schemes_by_activation() -> None:
@@ -225,7 +232,7 @@ def test_meta_custom_buffer_needs_a_rule() -> None:
     with torch.device("meta"):
         model = MLP()
         model.register_buffer("table", torch.empty(3))
-    with pytest.raises(ValueError, match="table: meta buffer"):
+    with pytest.raises(ValueError, match="table: buffer on the meta device has no values"):
         init_model(model, "auto", seed=0, device="cpu")
     rules = [{"scheme": "ones", "name": "table", "role": "buffer"}, {"scheme": "torch_default"}]
     init_model(model, rules, seed=0, device="cpu")

@@ -46,7 +46,7 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 def test_first_match_wins_and_plan_columns() -> None:
     model = MLP()
     rules = [{"scheme": "zeros", "name": "fc1.weight"}, *BASIC]
-    plan = init_model(model, rules, seed=1)
+    plan = init_model(model, rules, seed=1, example_input=torch.randn(2, 16))
     assert plan["fc1.weight"].scheme == "zeros" and plan["fc1.weight"].rule_index == 0
     assert plan["fc2.weight"].scheme == "he_normal" and plan["fc2.weight"].rule_index == 1
     assert torch.count_nonzero(model.fc1.weight) == 0

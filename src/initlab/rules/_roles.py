@@ -38,6 +38,7 @@ ROLES = (
     "other",
     "buffer",
     "running_stats",
+    "frozen",
 )
 
 _BUILTIN_NORMS: tuple[type[nn.Module], ...] = (

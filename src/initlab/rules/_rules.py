@@ -13,6 +13,7 @@ parameters only; buffers are matched only by rules that name the ``buffer`` or
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -25,14 +26,16 @@ from torch import nn
 from initlab._fans import Layout, get_layout
 from initlab._registry import get, known_names
 from initlab._validation import unknown_name_error
+from initlab.rules._fills import SPECIAL_SCHEMES
 from initlab.rules._roles import ROLES
 
 __all__ = ["BUILTIN_SCHEMES", "Rule", "RuleSet", "load_rules", "save_rules"]
 
-#: Schemes the rule engine implements itself (not in the initializer registry):
-#: ``torch_default`` is PyTorch's own default for the owning module, ``keep`` leaves
-#: the current values, ``lstm_forget_bias`` is zeros with ``value`` on the forget gate.
-BUILTIN_SCHEMES = ("torch_default", "keep", "lstm_forget_bias")
+#: Schemes the rule engine implements itself (not in the initializer registry); each
+#: is a registered object in :data:`initlab.rules._fills.SPECIAL_SCHEMES`.
+BUILTIN_SCHEMES = tuple(SPECIAL_SCHEMES)
+#: Roles only a rule that names them matches (a rule without ``role`` skips them).
+_EXPLICIT_ROLES = ("buffer", "running_stats", "frozen")
 
 Patterns = tuple[str, ...] | None
 PatternLike = str | Sequence[str] | None
@@ -99,7 +102,7 @@ class Rule:
         """True when every given criterion matches (see the module docstring)."""
         roles, names, modules = self._get("role"), self._get("name"), self._get("module")
         if roles is None:
-            if role in ("buffer", "running_stats"):
+            if role in _EXPLICIT_ROLES:
                 return False
         elif role not in roles:
             return False
@@ -109,12 +112,17 @@ class Rule:
             fnmatch.fnmatchcase(t, p) for p in modules for t in module_types
         )
 
-    def build(self) -> Any:
-        """The initializer this rule names, with its layout (raises on bad arguments)."""
+    def build(self, default_layout: Layout | None = None) -> Any:
+        """The initializer this rule names, with its layout (raises on bad arguments).
+
+        ``default_layout`` (the module's own, see ``initlab.rules._layouts``) is used by
+        fan-based schemes when neither the rule nor its ``args`` name a layout."""
         if self.scheme in BUILTIN_SCHEMES:
             return None
         args = dict(self.args)
         layout = self.layout_object()
+        if layout is None and "layout" not in args:
+            layout = default_layout
         if layout is not None and "layout" in _fields_of(self.scheme):
             args["layout"] = layout
         return get(self.scheme, **args)
@@ -160,8 +168,6 @@ class Rule:
 
 
 def _fields_of(scheme: str) -> set[str]:
-    import dataclasses
-
     return {f.name for f in dataclasses.fields(type(get(scheme)))}
 
 
