@@ -108,6 +108,14 @@ def _gelu(x: torch.Tensor) -> torch.Tensor:
     return F.gelu(x)
 
 
+def _prelu_slope(m: nn.Module) -> dict[str, Any]:
+    weight = m.weight
+    assert isinstance(weight, torch.Tensor)  # nn.PReLU always has one
+    if weight.device.type == "meta":
+        return {"negative_slope": float(m.init)}  # type: ignore[arg-type]
+    return {"negative_slope": float(weight.detach().flatten()[0])}
+
+
 def _hardtanh_params(m: nn.Module) -> dict[str, Any]:
     return {"min_val": float(m.min_val), "max_val": float(m.max_val)}
 

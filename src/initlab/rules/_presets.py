@@ -54,7 +54,8 @@ class Preset:
     ) -> RuleSet:
         """The rules this preset gives ``model``."""
         builder, _, source = PRESETS[self.name]
-        rules = builder(model, dict(activations or {}), **self.options)
+        # Passed as given: a lazy mapping traces the model only if the builder reads it.
+        rules = builder(model, activations if activations is not None else {}, **self.options)
         return RuleSet(rules=rules, name=self.name, source=source)
 
 
