@@ -116,7 +116,7 @@ def _prelu_slope(m: nn.Module) -> dict[str, Any]:
     return {"negative_slope": float(weight.detach().flatten()[0])}
 
 
-def _hardtanh_params(m: nn.Module) -> dict[str, Any]:
+def _hardtanh_params(m: Any) -> dict[str, Any]:
     return {"min_val": float(m.min_val), "max_val": float(m.max_val)}
 
 
