@@ -189,3 +189,52 @@ def test_special_schemes_share_one_registry() -> None:
         == {"keep", "lstm_forget_bias", "torch_default"}
     )
     assert initlab.Rule(scheme="keep").build() is None
+
+
+def test_wrapped_models_give_the_bare_models_names_and_weights() -> None:
+    bare = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+    wrapped = nn.DataParallel(nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2)))
+    a = init_model(bare, "auto", seed=5)
+    b = init_model(wrapped, "auto", seed=5)
+    assert (
+        [e.name for e in a] == [e.name for e in b] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    )
+    assert b["0.weight"].activation == "relu"
+    assert torch.equal(bare[0].weight, wrapped.module[0].weight)
+
+
+def test_a_list_of_layers_is_refused_with_the_fix() -> None:
+    with pytest.raises(TypeError, match=r"must be a torch.nn.Module, got list.*nn.Sequential"):
+        init_model([nn.Linear(2, 2)], "auto")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("rule", "error", "match"),
+    [
+        ({"scheme": "zeros", "module": 3}, TypeError, r"module=3 must be a non-empty string"),
+        ({"scheme": "zeros", "args": [1]}, TypeError, r"args=\[1\] must be a dict"),
+        ({"scheme": "normal", "args": "std=1"}, TypeError, r"args='std=1' must be a dict"),
+        ({"scheme": "zeros", "name": "[0.weight"}, ValueError, r"unclosed '\['.*'\[\[\]'"),
+    ],
+)
+def test_malformed_rules_are_refused(rule: dict, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        initlab.Rule.from_dict(rule)
+
+
+def test_rules_that_initialize_nothing_warn_but_preset_rules_do_not() -> None:
+    model = nn.Sequential(nn.Linear(4, 4))
+    rules = [{"scheme": "ones", "name": "0.wieght"}, {"scheme": "zeros"}]
+    with pytest.warns(initlab.rules.UnusedRuleWarning, match=r"rule #0 .*0.wieght.*no tensor"):
+        plan = init_model(model, rules, seed=0)
+    assert any("rule #0" in w for w in plan.warnings)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        init_model(model, "auto", seed=0)  # auto's LSTM/MHA rules stay unused: no warning
+
+
+def test_norm_types_naming_no_module_warn() -> None:
+    with pytest.warns(UserWarning, match=r"norm_types entry 'Nope' matches no module"):
+        init_model(nn.Linear(2, 2), "auto", seed=0, norm_types=["Nope"])

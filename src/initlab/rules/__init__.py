@@ -10,7 +10,14 @@ pretrained init and weight-decay groups.
 """
 
 from initlab.rules._activations import DetectedActivation, detect_activations
-from initlab.rules._apply import InitOptions, TieConflictWarning, init_model
+from initlab.rules._apply import (
+    InitOptions,
+    PartialWriteError,
+    TieConflictWarning,
+    UnusedRuleWarning,
+    init_model,
+    unwrap_model,
+)
 from initlab.rules._meta import materialize
 from initlab.rules._plan import CheckpointReport, Plan, PlanEntry
 from initlab.rules._presets import PRESETS, Preset, preset
@@ -27,12 +34,14 @@ __all__ = [
     "DecayConfig",
     "DetectedActivation",
     "InitOptions",
+    "PartialWriteError",
     "Plan",
     "PlanEntry",
     "Preset",
     "Rule",
     "RuleSet",
     "TieConflictWarning",
+    "UnusedRuleWarning",
     "decay_report",
     "detect_activations",
     "init_model",
@@ -43,4 +52,5 @@ __all__ = [
     "parameter_role",
     "preset",
     "save_rules",
+    "unwrap_model",
 ]

@@ -16,7 +16,9 @@ the engine.
 
 from __future__ import annotations
 
+import fnmatch
 import secrets
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,21 +26,30 @@ from typing import Any
 import torch
 from torch import nn
 
-from initlab._validation import check_choice
+from initlab._validation import _caller_stacklevel, check_choice
 from initlab.rules._checkpoint import StateLike, load_state, map_names, match_checkpoint
 from initlab.rules._plan import CheckpointReport, Plan
-from initlab.rules._presets import resolve_rules
+from initlab.rules._presets import Preset, resolve_rules
 from initlab.rules._resolve import (
     DEFAULTS,
     LazyActivations,
     TieConflictWarning,
+    UnusedRuleWarning,
     all_sites,
     build_plan,
 )
 from initlab.rules._roles import TensorSite
+from initlab.rules._rules import module_type_names
 from initlab.rules._write import PartialWriteError, target_device, write_plan
 
-__all__ = ["InitOptions", "PartialWriteError", "TieConflictWarning", "init_model"]
+__all__ = [
+    "InitOptions",
+    "PartialWriteError",
+    "TieConflictWarning",
+    "UnusedRuleWarning",
+    "init_model",
+    "unwrap_model",
+]
 
 
 @dataclass(kw_only=True)
@@ -67,6 +78,46 @@ class InitOptions:
             raise TypeError(f"generator={self.generator!r} must be a torch.Generator or None")
         if self.generator is not None and self.seed is not None:
             raise ValueError("pass either seed= or generator= (the shared-generator parity mode)")
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model inside ``nn.DataParallel``, ``DistributedDataParallel`` and
+    ``torch.compile`` wrappers: the same names (no ``module.``/``_orig_mod.`` prefix),
+    so the same seed gives the same weights as for the bare model.
+
+    >>> net = nn.Linear(2, 2)
+    >>> unwrap_model(nn.DataParallel(net)) is net
+    True
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}: "
+            "wrap a list of layers in nn.Sequential or nn.ModuleList"
+        )
+    while True:
+        if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):  # torch.compile
+            model = model._orig_mod  # type: ignore[assignment]
+        else:
+            return model
+
+
+def _check_norm_types(model: nn.Module, norm_types: tuple[str | type, ...]) -> list[str]:
+    """A ``norm_types`` entry that names no module of the model is almost always a typo."""
+    messages = []
+    for item in norm_types:
+        if not isinstance(item, (str, type)):
+            raise TypeError(f"norm_types entry {item!r} must be a class or a class-name glob")
+        if not any(_is_type(module, item) for module in model.modules()):
+            messages.append(f"norm_types entry {item!r} matches no module of the model")
+    return messages
+
+
+def _is_type(module: nn.Module, item: str | type) -> bool:
+    if isinstance(item, type):
+        return isinstance(module, item)
+    return any(fnmatch.fnmatchcase(name, item) for name in module_type_names(module))
 
 
 def _load_pretrained(
@@ -135,6 +186,7 @@ def init_model(
         prefix_map=prefix_map,
         norm_types=tuple(norm_types),
     )
+    model = unwrap_model(model)
     activations = LazyActivations(model, example_input)
     rules = resolve_rules(rules_or_preset, model, activations)
     chosen, report = _load_pretrained(options, all_sites(model))
@@ -145,7 +197,11 @@ def init_model(
         norm_types=options.norm_types,
         activations=activations,
         pretrained=chosen,
+        warn_unused=not isinstance(rules_or_preset, (str, Preset)),
     )
+    for message in _check_norm_types(model, options.norm_types):
+        plan.warnings.append(message)
+        warnings.warn(message, UserWarning, stacklevel=_caller_stacklevel())
     plan.checkpoint = report
     plan.seed = (
         None if generator is not None else (seed if seed is not None else secrets.randbits(63))

@@ -20,6 +20,7 @@ from torch import nn
 
 from initlab._fans import Layout, chunk_bounds
 from initlab._initializers import Initializer, InitSpec
+from initlab._validation import _caller_stacklevel
 from initlab.rules._activations import DetectedActivation, detect_activations, is_layer
 from initlab.rules._fills import (
     SPECIAL_SCHEMES,
@@ -41,6 +42,7 @@ __all__ = [
     "Action",
     "LazyActivations",
     "TieConflictWarning",
+    "UnusedRuleWarning",
     "all_sites",
     "build_plan",
 ]
@@ -54,6 +56,10 @@ _RUNNING_STATS = ("running_mean", "running_var", "num_batches_tracked")
 
 class TieConflictWarning(UserWarning):
     """Names sharing one storage matched rules that disagree; the first rule in order wins."""
+
+
+class UnusedRuleWarning(UserWarning):
+    """A rule the user wrote initializes no tensor (a typo in a glob, a role that is absent)."""
 
 
 class LazyActivations(Mapping[str, DetectedActivation]):
@@ -108,6 +114,7 @@ class _Context:
     activations: Mapping[str, DetectedActivation]
     pretrained: dict[str, torch.Tensor]
     built: dict[tuple[int, Layout | None], Any] = field(default_factory=dict)
+    used: set[int] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
     uncovered: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -225,7 +232,7 @@ def _warn_conflict(site: TensorSite, matched: list, best: tuple, ctx: _Context) 
         f"({described}); using rule #{index} ({rule.scheme}), the first in rule order"
     )
     ctx.warnings.append(message)
-    warnings.warn(message, TieConflictWarning, stacklevel=5)
+    warnings.warn(message, TieConflictWarning, stacklevel=_caller_stacklevel())
 
 
 # --- fills -----------------------------------------------------------------------------
@@ -377,6 +384,7 @@ def _resolve_site(site: TensorSite, ctx: _Context) -> Action:
             fill = _uncovered(target, site, ctx)
         else:
             index, rule, special = match
+            ctx.used.add(index)
             entry.rule, entry.rule_index, entry.scheme = rule.describe(), index, rule.scheme
             if isinstance(special, Exception):
                 raise special
@@ -425,6 +433,18 @@ def _parents(model: nn.Module) -> dict[str, nn.Module | None]:
     return parents
 
 
+def _warn_unused(rules: RuleSet, ctx: _Context) -> None:
+    for index, rule in enumerate(rules.rules):
+        if index in ctx.used:
+            continue
+        message = (
+            f"rule #{index} ({rule.describe()}: {rule.scheme}) initializes no tensor: it "
+            "matches none, or an earlier rule claims every tensor it matches"
+        )
+        ctx.warnings.append(message)
+        warnings.warn(message, UnusedRuleWarning, stacklevel=_caller_stacklevel())
+
+
 def _is_layer_name(model: nn.Module, name: str) -> bool:
     try:
         return is_layer(model.get_submodule(name))
@@ -440,9 +460,12 @@ def build_plan(
     norm_types: tuple[str | type, ...] = (),
     activations: Mapping[str, DetectedActivation] | None = None,
     pretrained: dict[str, torch.Tensor] | None = None,
+    warn_unused: bool = False,
 ) -> tuple[Plan, list[Action]]:
     """Resolve ``rules`` into a plan and the actions behind it. Problems are collected in
-    ``plan.errors`` (``plan.check()`` raises them); nothing is sampled or written."""
+    ``plan.errors`` (``plan.check()`` raises them); nothing is sampled or written.
+    ``warn_unused``: warn about rules that initialize nothing (the user's own rules;
+    a preset's rules for absent module kinds are expected to stay unused)."""
     ctx = _Context(
         rules=rules,
         default=default,
@@ -459,6 +482,8 @@ def build_plan(
         plan.undetermined = sorted(
             n for n, a in ctx.activations.items() if a.name is None and _is_layer_name(model, n)
         )
+    if warn_unused:
+        _warn_unused(rules, ctx)
     plan.errors.extend(ctx.errors)
     if default == "error" and ctx.uncovered:
         plan.errors.append(

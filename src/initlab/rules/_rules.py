@@ -44,10 +44,34 @@ PatternLike = str | Sequence[str] | None
 def _patterns(value: str | Sequence[str] | None, arg: str) -> Patterns:
     if value is None:
         return None
-    items = (value,) if isinstance(value, str) else tuple(value)
+    if isinstance(value, str):
+        items: tuple[Any, ...] = (value,)
+    elif isinstance(value, (list, tuple)):
+        items = tuple(value)
+    else:
+        items = ()
     if not items or not all(isinstance(v, str) and v for v in items):
-        raise TypeError(f"{arg}={value!r} must be a non-empty string or list of strings")
+        raise TypeError(
+            f"{arg}={value!r} must be a non-empty string or list of strings (glob patterns)"
+        )
+    for pattern in items:
+        _check_glob(arg, pattern)
     return items
+
+
+def _check_glob(arg: str, pattern: str) -> None:
+    """An unclosed ``[`` makes fnmatch match the bracket literally: almost always a typo."""
+    depth = 0
+    for i, char in enumerate(pattern):
+        if char == "[" and depth == 0:
+            depth, start = 1, i
+        elif char == "]" and depth == 1 and i > start + 1:
+            depth = 0
+    if depth:
+        raise ValueError(
+            f"{arg}={pattern!r} has an unclosed '[' (a glob character class); "
+            "write '[[]' for a literal '['"
+        )
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -75,6 +99,11 @@ class Rule:
         object.__setattr__(self, "module", _patterns(self.module, "module"))
         object.__setattr__(self, "name", _patterns(self.name, "name"))
         object.__setattr__(self, "role", _patterns(self.role, "role"))
+        if not isinstance(self.args, Mapping):
+            raise TypeError(
+                f"args={self.args!r} must be a dict of the scheme's keyword arguments, "
+                f"e.g. {{'std': 0.02}}"
+            )
         object.__setattr__(self, "args", dict(self.args))
         for role in self._get("role") or ():
             if role not in ROLES:
