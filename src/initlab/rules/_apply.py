@@ -189,7 +189,8 @@ def init_model(
     model = unwrap_model(model)
     activations = LazyActivations(model, example_input)
     rules = resolve_rules(rules_or_preset, model, activations)
-    chosen, report = _load_pretrained(options, all_sites(model))
+    sites = all_sites(model)
+    chosen, report = _load_pretrained(options, sites)
     plan, actions = build_plan(
         model,
         rules,
@@ -198,6 +199,7 @@ def init_model(
         activations=activations,
         pretrained=chosen,
         warn_unused=not isinstance(rules_or_preset, (str, Preset)),
+        sites=sites,
     )
     for message in _check_norm_types(model, options.norm_types):
         plan.warnings.append(message)

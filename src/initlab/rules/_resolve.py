@@ -461,11 +461,13 @@ def build_plan(
     activations: Mapping[str, DetectedActivation] | None = None,
     pretrained: dict[str, torch.Tensor] | None = None,
     warn_unused: bool = False,
+    sites: list[TensorSite] | None = None,
 ) -> tuple[Plan, list[Action]]:
     """Resolve ``rules`` into a plan and the actions behind it. Problems are collected in
     ``plan.errors`` (``plan.check()`` raises them); nothing is sampled or written.
     ``warn_unused``: warn about rules that initialize nothing (the user's own rules;
-    a preset's rules for absent module kinds are expected to stay unused)."""
+    a preset's rules for absent module kinds are expected to stay unused). ``sites``:
+    :func:`all_sites` of the model, when the caller has them already."""
     ctx = _Context(
         rules=rules,
         default=default,
@@ -474,7 +476,8 @@ def build_plan(
         activations=activations if activations is not None else LazyActivations(model),
         pretrained=pretrained or {},
     )
-    actions = [_resolve_site(s, ctx) for s in all_sites(model)]
+    sites = sites if sites is not None else all_sites(model)
+    actions = [_resolve_site(s, ctx) for s in sites]
     plan = Plan(rules=rules.name, uncovered=ctx.uncovered, warnings=ctx.warnings)
     for action in actions:
         plan.entries.extend([action.entry, *_alias_entries(action)])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,13 @@ def _patterns(value: str | Sequence[str] | None, arg: str) -> Patterns:
     return items
 
 
+def _compile(patterns: Patterns) -> re.Pattern[str] | None:
+    """One regex for a list of globs, with ``fnmatchcase`` semantics."""
+    if patterns is None:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
 def _check_glob(arg: str, pattern: str) -> None:
     """An unclosed ``[`` makes fnmatch match the bracket literally: almost always a typo."""
     depth = 0
@@ -94,6 +102,8 @@ class Rule:
     role: PatternLike = None
     layout: str | Mapping[str, Any] | None = None
     description: str = ""
+    #: The globs compiled once: (role set, name regex, module regex); None matches all.
+    _compiled: tuple[Any, Any, Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "module", _patterns(self.module, "module"))
@@ -114,6 +124,12 @@ class Rule:
             raise unknown_name_error("scheme", self.scheme, [*BUILTIN_SCHEMES, *known_names()])
         if self.layout is not None:
             self.layout_object()
+        roles, names, modules = self._get("role"), self._get("name"), self._get("module")
+        object.__setattr__(
+            self,
+            "_compiled",
+            (frozenset(roles) if roles else None, _compile(names), _compile(modules)),
+        )
 
     def layout_object(self) -> Layout | None:
         """The rule's layout as a :class:`initlab.Layout`, or None."""
@@ -129,17 +145,15 @@ class Rule:
 
     def matches(self, qualified_name: str, module_types: Sequence[str], role: str) -> bool:
         """True when every given criterion matches (see the module docstring)."""
-        roles, names, modules = self._get("role"), self._get("name"), self._get("module")
+        roles, names, modules = self._compiled
         if roles is None:
             if role in _EXPLICIT_ROLES:
                 return False
         elif role not in roles:
             return False
-        if names is not None and not any(fnmatch.fnmatchcase(qualified_name, p) for p in names):
+        if names is not None and names.match(qualified_name) is None:
             return False
-        return modules is None or any(
-            fnmatch.fnmatchcase(t, p) for p in modules for t in module_types
-        )
+        return modules is None or any(modules.match(t) is not None for t in module_types)
 
     def build(self, default_layout: Layout | None = None) -> Any:
         """The initializer this rule names, with its layout (raises on bad arguments).
