@@ -11,20 +11,8 @@ Reports need the ``report`` extra (matplotlib, scikit-learn).
 """
 
 from initlab.experiments import catalog as catalog  # registers every experiment
-from initlab.experiments._base import (
-    MAX_SEEDS,
-    ExperimentConfig,
-    ExperimentResult,
-    Progress,
-    Record,
-    Source,
-    SourceCheck,
-    Spec,
-    aggregate,
-    per_seed,
-    resolve_device,
-)
-from initlab.experiments._data import DATASETS, Dataset, DataSpec, load_dataset
+from initlab.experiments._base import MAX_SEEDS, Progress, Spec, aggregate, per_seed, resolve_device
+from initlab.experiments._data import DATASETS, load_dataset
 from initlab.experiments._demo import DemoConfig, conclusion, demo_experiments, run_demo, write_demo
 from initlab.experiments._plots import render_result, write_results
 from initlab.experiments._registry import (
@@ -47,6 +35,15 @@ from initlab.experiments._training import (
     train,
     train_runs,
     train_sequential,
+)
+from initlab.experiments.kit import (
+    Dataset,
+    DataSpec,
+    ExperimentConfig,
+    ExperimentResult,
+    Record,
+    Source,
+    SourceCheck,
 )
 
 __all__ = [

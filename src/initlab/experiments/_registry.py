@@ -1,8 +1,8 @@
 """The experiment registry and the shared runner.
 
-Each experiment is one module of :mod:`initlab.experiments.catalog` that builds an
-:class:`Experiment` (config class, ``run``, ``check``, ``render``, source, demo size)
-and registers it here; :func:`run_experiment` does the rest for all of them:
+Each experiment is one module of :mod:`initlab.experiments.catalog` (config class,
+``run``, ``check``, ``render``, source, demo size) that the catalog registers here;
+:func:`run_experiment` does the rest for all of them:
 builds the validated config, binds the progress callback, times the run,
 collects the records and checks them against the source.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from initlab._validation import unknown_name_error
@@ -61,7 +62,38 @@ class Experiment:
     order: int = 100
     doc: str = field(default="", repr=False)
 
+    @classmethod
+    def from_module(cls, module: ModuleType) -> Experiment:
+        """The experiment a catalog module defines (see :mod:`initlab.experiments.kit`)."""
+        configs = [
+            obj
+            for obj in vars(module).values()
+            if isinstance(obj, type)
+            and issubclass(obj, ExperimentConfig)
+            and obj.__module__ == module.__name__
+        ]
+        missing = [a for a in _MODULE_ATTRIBUTES if not hasattr(module, a)]
+        if missing or len(configs) != 1:
+            raise TypeError(
+                f"experiment module {module.__name__} must define {', '.join(_MODULE_ATTRIBUTES)} "
+                f"and one ExperimentConfig subclass; missing {missing or 'none'}, "
+                f"config classes {[c.__name__ for c in configs]}"
+            )
+        return cls(
+            name=module.__name__.rsplit(".", 1)[-1].replace("_", "-"),
+            title=module.TITLE,
+            config=configs[0],
+            run=module.run,
+            check=module.check,
+            render=module.render,
+            source=module.SOURCE,
+            demo=module.DEMO,
+            order=module.ORDER,
+            doc=(module.__doc__ or "").strip(),
+        )
 
+
+_MODULE_ATTRIBUTES = ("TITLE", "SOURCE", "DEMO", "ORDER", "run", "check", "render")
 EXPERIMENTS: dict[str, Experiment] = {}
 
 

@@ -19,37 +19,16 @@ import numpy as np
 import torch
 
 from initlab._validation import check_choice
-from initlab.experiments._base import (
-    ExperimentConfig,
-    ExperimentResult,
-    Record,
-    Source,
-    SourceCheck,
-    Tick,
-    check_fields,
-    check_names,
-    fmt_range,
-    scalar_values,
-)
-from initlab.experiments._data import Dataset, DataSpec
-from initlab.experiments._plots import COLORS, aggregate_table, band, figure_to_html, pyplot
-from initlab.experiments._registry import Experiment, register_experiment
-from initlab.experiments._training import Init, Stack, TrainSpec, initialized, mlp, train_runs
+from initlab.experiments import kit
 
 __all__ = ["CIRCLES_INITS", "CirclesConfig"]
 
 NAME = "circles"
-SOURCE = Source(
-    citation='A. Ng et al., deeplearning.ai / Coursera "Improving Deep Neural Networks: '
-    'Hyperparameter Tuning, Regularization and Optimization", week 1 programming '
-    'assignment "Initialization" (2017)',
-    url="https://www.coursera.org/learn/deep-neural-network",
-)
 
 CIRCLES_INITS = {
-    "zeros": Init("zeros", label="all weights 0"),
-    "large_random": Init("normal", {"std": 10.0}, "N(0,1)·10"),
-    "he": Init("he_normal", label="N(0,1)·√(2/n_in)"),
+    "zeros": kit.Init("zeros", label="all weights 0"),
+    "large_random": kit.Init("normal", {"std": 10.0}, "N(0,1)·10"),
+    "he": kit.Init("he_normal", label="N(0,1)·√(2/n_in)"),
 }
 # (train accuracy, test accuracy) printed by the assignment's reference solution.
 PUBLISHED = {"zeros": (0.50, 0.50), "large_random": (0.83, 0.86), "he": (0.9933, 0.96)}
@@ -57,37 +36,37 @@ GRID_LIMIT = 1.5  # the decision-boundary grid spans [-1.5, 1.5]², around both 
 
 
 # Specs are frozen, so one default instance can be shared by every config.
-DATA = DataSpec(dataset="circles", data_seed=1, n_train=300, n_test=100, noise=0.05)
-TRAIN = TrainSpec(lr=0.01, steps=15_000, log_every=100)
+DATA = kit.DataSpec(dataset="circles", data_seed=1, n_train=300, n_test=100, noise=0.05)
+TRAIN = kit.TrainSpec(lr=0.01, steps=15_000, log_every=100)
 
 
 @dataclass(kw_only=True)
-class CirclesConfig(ExperimentConfig):
+class CirclesConfig(kit.ExperimentConfig):
     """The assignment's setup; every field can be changed."""
 
     inits: tuple[str, ...] = tuple(CIRCLES_INITS)
     sizes: tuple[int, ...] = (2, 10, 5, 1)
-    data: DataSpec = DATA
-    train: TrainSpec = TRAIN
+    data: kit.DataSpec = DATA
+    train: kit.TrainSpec = TRAIN
     grid: int = 80
 
     def validate(self) -> None:
-        check_names("inits", self.inits, CIRCLES_INITS)
-        check_fields(self, at_least={"sizes": 1, "grid": 2})
+        kit.check_names("inits", self.inits, CIRCLES_INITS)
+        kit.check_fields(self, at_least={"sizes": 1, "grid": 2})
         check_choice("data.dataset", self.data.dataset, ("circles", "moons"))
         if len(self.sizes) < 2 or self.sizes[0] != 2 or self.sizes[-1] != 1:
             raise ValueError(f"sizes={self.sizes!r} must start with 2 inputs and end with 1 output")
 
 
-def run(config: CirclesConfig, tick: Tick) -> list[Record]:
+def run(config: CirclesConfig, tick: kit.Tick) -> list[kit.Record]:
     """Train every init × seed for ``train.steps`` full-batch steps as one model."""
     data = config.data.load(binary=True).to(config.torch_device)
     runs = [(init, seed) for init in config.inits for seed in config.seed_list]
     models = [
-        initialized(mlp(config.sizes, "relu"), CIRCLES_INITS[init], seed, NAME)
+        kit.initialized(kit.mlp(config.sizes, "relu"), CIRCLES_INITS[init], seed, NAME)
         for init, seed in runs
     ]
-    trained = train_runs(
+    trained = kit.train_runs(
         runs, models, data, config.train, device=config.torch_device, tick=tick,
         curves=("train_loss",),
     )  # fmt: skip
@@ -95,7 +74,7 @@ def run(config: CirclesConfig, tick: Tick) -> list[Record]:
     return (
         trained.records
         + [
-            Record(setting=init, seed=seed, metric="initial_loss", value=loss)
+            kit.Record(setting=init, seed=seed, metric="initial_loss", value=loss)
             for (init, seed), loss in zip(runs, initial)
         ]
         + _boundaries(trained.stack, runs, data, config)
@@ -103,8 +82,8 @@ def run(config: CirclesConfig, tick: Tick) -> list[Record]:
 
 
 def _boundaries(
-    stack: Stack, runs: list[tuple[str, int]], data: Dataset, cfg: CirclesConfig
-) -> list[Record]:
+    stack: kit.Stack, runs: list[tuple[str, int]], data: kit.Dataset, cfg: CirclesConfig
+) -> list[kit.Record]:
     """P(class 1) on a grid for the first seed's runs, and the points, for the plots."""
     axis = torch.linspace(-GRID_LIMIT, GRID_LIMIT, cfg.grid)
     gy, gx = torch.meshgrid(axis, axis, indexing="ij")
@@ -112,7 +91,7 @@ def _boundaries(
     with torch.no_grad():
         prob = torch.sigmoid(stack.forward_shared(grid)[..., 0]).reshape(len(runs), cfg.grid, -1)
     rows = [
-        Record(
+        kit.Record(
             setting=init,
             seed=seed,
             metric="boundary_grid",
@@ -123,22 +102,22 @@ def _boundaries(
     ]
     for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
         points = torch.cat([x.cpu(), y.cpu().unsqueeze(1)], dim=1).round(decimals=4).tolist()
-        rows.append(Record(setting="data", seed=None, metric=f"{split}_points", value=points))
+        rows.append(kit.Record(setting="data", seed=None, metric=f"{split}_points", value=points))
     return rows
 
 
-def check(result: ExperimentResult, cfg: CirclesConfig) -> list[SourceCheck]:
-    out: list[SourceCheck] = []
+def check(result: kit.ExperimentResult, cfg: CirclesConfig) -> list[kit.SourceCheck]:
+    out: list[kit.SourceCheck] = []
     for init in cfg.inits:
-        train_acc = scalar_values(result, init, "train_acc")
-        test_acc = scalar_values(result, init, "test_acc")
+        train_acc = kit.scalar_values(result, init, "train_acc")
+        test_acc = kit.scalar_values(result, init, "test_acc")
         pub_train, pub_test = PUBLISHED[init]
         mean_train = sum(v or 0.0 for v in train_acc) / len(train_acc)
         mean_test = sum(v or 0.0 for v in test_acc) / len(test_acc)
         out.append(
-            SourceCheck(
+            kit.SourceCheck(
                 claim=f"{init} ({CIRCLES_INITS[init].label}): final train / test accuracy",
-                ours=f"train {fmt_range(train_acc)}; test {fmt_range(test_acc)}",
+                ours=f"train {kit.fmt_range(train_acc)}; test {kit.fmt_range(test_acc)}",
                 published=f"train {pub_train:.2%}, test {pub_test:.0%}",
                 agrees=abs(mean_train - pub_train) <= 0.05 and abs(mean_test - pub_test) <= 0.05,
             )
@@ -147,7 +126,7 @@ def check(result: ExperimentResult, cfg: CirclesConfig) -> list[SourceCheck]:
         losses = [r.value for r in result.select(setting="zeros", metric="train_loss_curve")]
         worst = max(abs(float(v) - math.log(2)) for v in losses if isinstance(v, float))
         out.append(
-            SourceCheck(
+            kit.SourceCheck(
                 claim="zeros: the loss never leaves ln 2 (every hidden unit stays 0)",
                 ours=f"max |loss − ln 2| over all logged steps and seeds = {worst:.1e}",
                 published="cost 0.6931471805599453 at every iteration",
@@ -155,11 +134,11 @@ def check(result: ExperimentResult, cfg: CirclesConfig) -> list[SourceCheck]:
             )
         )
     if "large_random" in cfg.inits:
-        initial = scalar_values(result, "large_random", "initial_loss")
+        initial = kit.scalar_values(result, "large_random", "initial_loss")
         out.append(
-            SourceCheck(
+            kit.SourceCheck(
                 claim="large random (×10): huge initial loss",
-                ours="initial loss " + fmt_range(initial, ".2f"),
+                ours="initial loss " + kit.fmt_range(initial, ".2f"),
                 published="cost inf at iteration 0 (log(0) in the assignment's float64 loss)",
                 agrees=all(v is None or v > 1.0 for v in initial),
             )
@@ -167,12 +146,12 @@ def check(result: ExperimentResult, cfg: CirclesConfig) -> list[SourceCheck]:
     return out
 
 
-def render(result: ExperimentResult) -> list[str]:
-    plt = pyplot()
+def render(result: kit.ExperimentResult) -> list[str]:
+    plt = kit.pyplot()
     inits = result.config["inits"]
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, init in enumerate(inits):
-        band(ax, result, init, "train_loss_curve", COLORS[i], init)
+        kit.band(ax, result, init, "train_loss_curve", kit.COLORS[i], init)
     ax.set_yscale("log")
     ax.set_xlabel("iteration (full-batch gradient descent)")
     ax.set_ylabel("training loss (log scale)")
@@ -180,14 +159,14 @@ def render(result: ExperimentResult) -> list[str]:
     ax.text(0, math.log(2) * 1.08, "ln 2", color="grey", fontsize=8)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the curves, never on them
     return [
-        figure_to_html(fig, "Training loss per initialization: mean over seeds, band min–max."),
+        kit.figure_to_html(fig, "Training loss per initialization: mean over seeds, band min–max."),
         _render_boundaries(result, inits),
-        aggregate_table(result, ("train_acc", "test_acc", "initial_loss", "train_loss")),
+        kit.aggregate_table(result, ("train_acc", "test_acc", "initial_loss", "train_loss")),
     ]
 
 
-def _render_boundaries(result: ExperimentResult, inits: list[str]) -> str:
-    plt = pyplot()
+def _render_boundaries(result: kit.ExperimentResult, inits: list[str]) -> str:
+    plt = kit.pyplot()
     points = result.select(setting="data", metric="train_points")
     if not points:
         return ""
@@ -209,22 +188,13 @@ def _render_boundaries(result: ExperimentResult, inits: list[str]) -> str:
         ax.set_title(init + (f" — train acc {acc[0]:.1%}" if acc and acc[0] is not None else ""))
         ax.set_aspect("equal")
         ax.grid(False)
-    return figure_to_html(
+    return kit.figure_to_html(
         fig, f"Decision boundaries after training (seed {cfg['seed']}); colour: P(class 1)."
     )
 
 
-register_experiment(
-    Experiment(
-        name=NAME,
-        title="Zeros vs large random vs He on make_circles",
-        config=CirclesConfig,
-        run=run,
-        check=check,
-        render=render,
-        source=SOURCE,
-        demo={},
-        order=20,
-        doc=__doc__ or "",
-    )
-)
+# What the catalog registers (see initlab.experiments.kit).
+TITLE = "Zeros vs large random vs He on make_circles"
+DEMO: dict[str, object] = {}  # what `initlab demo` changes
+ORDER = 20
+SOURCE = kit.SOURCES["deeplearning-ai-initialization"]

@@ -17,20 +17,7 @@ from torch import nn
 import initlab
 from initlab._activations import lookup_activation
 from initlab._validation import check_choice, unknown_name_error
-from initlab.experiments._base import (
-    ExperimentConfig,
-    ExperimentResult,
-    Record,
-    SourceCheck,
-    Tick,
-    check_fields,
-    fmt_range,
-    scalar_values,
-)
-from initlab.experiments._data import Dataset, DataSpec
-from initlab.experiments._plots import COLORS, aggregate_table, band, figure_to_html, pyplot
-from initlab.experiments._registry import Experiment, register_experiment
-from initlab.experiments._training import Init, TrainSpec, initialized, mlp, small_cnn, train_runs
+from initlab.experiments import kit
 from initlab.rules import PRESETS, init_model
 
 __all__ = ["MODEL_KINDS", "CompareConfig", "resolve_scheme"]
@@ -51,12 +38,14 @@ def resolve_scheme(name: str) -> str:
 
 
 # Specs are frozen, so one default instance can be shared by every config.
-DATA = DataSpec(dataset="digits")
-TRAIN = TrainSpec(lr=0.05, momentum=0.9, steps=600, batch_size=64, log_every=20, grad_norm_steps=20)
+DATA = kit.DataSpec(dataset="digits")
+TRAIN = kit.TrainSpec(
+    lr=0.05, momentum=0.9, steps=600, batch_size=64, log_every=20, grad_norm_steps=20
+)
 
 
 @dataclass(kw_only=True)
-class CompareConfig(ExperimentConfig):
+class CompareConfig(kit.ExperimentConfig):
     """Schemes/presets, the data, the model (kind, sizes, activation) and the training run."""
 
     schemes: tuple[str, ...] = ("xavier_uniform", "kaiming_normal", "orthogonal", "lecun_normal")
@@ -64,8 +53,8 @@ class CompareConfig(ExperimentConfig):
     hidden: tuple[int, ...] = (64, 64)
     channels: tuple[int, ...] = (8, 16)
     activation: str = "relu"
-    data: DataSpec = DATA
-    train: TrainSpec = TRAIN
+    data: kit.DataSpec = DATA
+    train: kit.TrainSpec = TRAIN
 
     def validate(self) -> None:
         if isinstance(self.schemes, str) or not self.schemes:
@@ -74,22 +63,22 @@ class CompareConfig(ExperimentConfig):
             resolve_scheme(name)
         check_choice("model", self.model, MODEL_KINDS)
         lookup_activation(self.activation)
-        check_fields(self, at_least={"hidden": 1, "channels": 1})
+        kit.check_fields(self, at_least={"hidden": 1, "channels": 1})
 
 
-def _build(cfg: CompareConfig, data: Dataset, scheme: str, seed: int) -> nn.Module:
+def _build(cfg: CompareConfig, data: kit.Dataset, scheme: str, seed: int) -> nn.Module:
     if cfg.model == "cnn":
         side = round(math.sqrt(data.n_features))
-        model = small_cnn(side, cfg.channels, data.n_classes, cfg.activation)
+        model = kit.small_cnn(side, cfg.channels, data.n_classes, cfg.activation)
     else:
-        model = mlp((data.n_features, *cfg.hidden, data.n_classes), cfg.activation)
+        model = kit.mlp((data.n_features, *cfg.hidden, data.n_classes), cfg.activation)
     if resolve_scheme(scheme) == "preset":
         init_model(model, scheme, seed=seed)
         return model
-    return initialized(model, Init(scheme), seed, NAME)
+    return kit.initialized(model, kit.Init(scheme), seed, NAME)
 
 
-def run(config: CompareConfig, tick: Tick) -> list[Record]:
+def run(config: CompareConfig, tick: kit.Tick) -> list[kit.Record]:
     """Train every scheme × seed as one vectorized model; curves and early gradient norms."""
     data = config.data.load()
     if config.model == "cnn":
@@ -97,34 +86,34 @@ def run(config: CompareConfig, tick: Tick) -> list[Record]:
     data = data.to(config.torch_device)
     runs = [(scheme, seed) for scheme in config.schemes for seed in config.seed_list]
     models = [_build(config, data, scheme, seed) for scheme, seed in runs]
-    return train_runs(
+    return kit.train_runs(
         runs, models, data, config.train, device=config.torch_device, tick=tick,
         curves=("train_loss", "test_acc"),
     ).records  # fmt: skip
 
 
-def check(result: ExperimentResult, cfg: CompareConfig) -> list[SourceCheck]:
+def check(result: kit.ExperimentResult, cfg: CompareConfig) -> list[kit.SourceCheck]:
     def mean(values: list[float | None]) -> float:
         finite = [v for v in values if v is not None]
         return sum(finite) / len(finite) if finite else -math.inf
 
-    best = max(cfg.schemes, key=lambda s: mean(scalar_values(result, s, "test_acc")))
+    best = max(cfg.schemes, key=lambda s: mean(kit.scalar_values(result, s, "test_acc")))
     return [
-        SourceCheck(
+        kit.SourceCheck(
             claim=f"best final test accuracy: {best}",
-            ours=fmt_range(scalar_values(result, best, "test_acc")),
+            ours=kit.fmt_range(kit.scalar_values(result, best, "test_acc")),
         )
     ]
 
 
-def render(result: ExperimentResult) -> list[str]:
-    plt = pyplot()
+def render(result: kit.ExperimentResult) -> list[str]:
+    plt = kit.pyplot()
     cfg = result.config
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     for i, scheme in enumerate(cfg["schemes"]):
-        color = COLORS[i % len(COLORS)]
+        color = kit.COLORS[i % len(kit.COLORS)]
         for ax, metric in zip(axes, ("train_loss_curve", "test_acc_curve", "early_grad_norm")):
-            band(ax, result, scheme, metric, color, scheme)
+            kit.band(ax, result, scheme, metric, color, scheme)
     axes[0].set_yscale("log")
     labels = (
         ("step", "training loss"),
@@ -140,20 +129,13 @@ def render(result: ExperimentResult) -> list[str]:
         "gradient norms."
     )
     return [
-        figure_to_html(fig, caption),
-        aggregate_table(result, ("train_acc", "test_acc", "train_loss", "test_loss")),
+        kit.figure_to_html(fig, caption),
+        kit.aggregate_table(result, ("train_acc", "test_acc", "train_loss", "test_loss")),
     ]
 
 
-register_experiment(
-    Experiment(
-        name=NAME,
-        title="Compare initialization schemes on one task",
-        config=CompareConfig,
-        run=run,
-        check=check,
-        render=render,
-        order=90,
-        doc=__doc__ or "",
-    )
-)
+# What the catalog registers (see initlab.experiments.kit).
+TITLE = "Compare initialization schemes on one task"
+DEMO = None  # not part of `initlab demo`
+ORDER = 90
+SOURCE = None  # a tool, not a reproduction

@@ -18,53 +18,31 @@ import torch
 
 import initlab
 from initlab._activations import activation_function
-from initlab.experiments._base import (
-    ExperimentConfig,
-    ExperimentResult,
-    Record,
-    Source,
-    SourceCheck,
-    Tick,
-    check_fields,
-    check_names,
-    finite_or_none,
-    fmt_range,
-    scalar_values,
-)
-from initlab.experiments._plots import COLORS, aggregate_table, band, figure_to_html, pyplot
-from initlab.experiments._registry import Experiment, register_experiment
-from initlab.experiments._training import Init
+from initlab.experiments import kit
 
 __all__ = ["SETTINGS", "VARIANTS", "DepthConfig"]
 
 NAME = "depth"
-NOTEBOOK = Source(
-    citation='J. Howard, fast.ai "Deep Learning from the Foundations" (2019), '
-    'course-v3 notebook "02b_initializing.ipynb" (one matrix reused for all 100 layers)',
-    url="https://github.com/fastai/course-v3/blob/master/nbs/dl2/02b_initializing.ipynb",
-)
-RETELLING = Source(
-    citation="J. Dellinger (2019), “Weight Initialization in Neural Networks: A Journey "
-    "From the Basics to Kaiming”, Towards Data Science (a fresh matrix per layer)",
-)
+NOTEBOOK = kit.SOURCES["fastai-02b"]
+RETELLING = kit.SOURCES["dellinger-2019"]
 
 # setting → (activation after each layer, weight scheme)
-SETTINGS: dict[str, tuple[str, Init]] = {
-    "normal": ("linear", Init("normal", {"std": 1.0}, "linear, W ~ N(0, 1)")),
-    "normal_x0.01": ("linear", Init("normal", {"std": 0.01}, "linear, W ~ N(0, 1)·0.01")),
+SETTINGS: dict[str, tuple[str, kit.Init]] = {
+    "normal": ("linear", kit.Init("normal", {"std": 1.0}, "linear, W ~ N(0, 1)")),
+    "normal_x0.01": ("linear", kit.Init("normal", {"std": 0.01}, "linear, W ~ N(0, 1)·0.01")),
     "inv_sqrt_n": (
         "linear",
-        Init("variance_scaling", {"distribution": "normal"}, "linear, W ~ N(0, 1/n)"),
+        kit.Init("variance_scaling", {"distribution": "normal"}, "linear, W ~ N(0, 1/n)"),
     ),
-    "tanh_xavier": ("tanh", Init("xavier_normal", label="tanh, Xavier normal")),
-    "relu_xavier": ("relu", Init("xavier_normal", label="ReLU, Xavier normal")),
-    "relu_kaiming": ("relu", Init("he_normal", label="ReLU, Kaiming normal")),
+    "tanh_xavier": ("tanh", kit.Init("xavier_normal", label="tanh, Xavier normal")),
+    "relu_xavier": ("relu", kit.Init("xavier_normal", label="ReLU, Xavier normal")),
+    "relu_kaiming": ("relu", kit.Init("he_normal", label="ReLU, Kaiming normal")),
 }
 VARIANTS = ("fresh", "one-matrix")
 
 
 @dataclass(kw_only=True)
-class DepthConfig(ExperimentConfig):
+class DepthConfig(kit.ExperimentConfig):
     """Width, depth, how many input vectors, which settings and variants."""
 
     width: int = 512
@@ -74,9 +52,9 @@ class DepthConfig(ExperimentConfig):
     variants: tuple[str, ...] = VARIANTS
 
     def validate(self) -> None:
-        check_fields(self, at_least={"width": 2, "depth": 1, "n_inputs": 2})
-        check_names("settings", self.settings, SETTINGS)
-        check_names("variants", self.variants, VARIANTS)
+        kit.check_fields(self, at_least={"width": 2, "depth": 1, "n_inputs": 2})
+        kit.check_names("settings", self.settings, SETTINGS)
+        kit.check_names("variants", self.variants, VARIANTS)
 
 
 def label(setting: str, variant: str) -> str:
@@ -102,25 +80,29 @@ def _propagate(setting: str, variant: str, seed: int, cfg: DepthConfig) -> list[
     return stds
 
 
-def _records(name: str, seed: int, stds: list[float]) -> list[Record]:
+def _records(name: str, seed: int, stds: list[float]) -> list[kit.Record]:
     rows = [
-        Record(setting=name, seed=seed, metric="std_by_layer", index=i, value=finite_or_none(s))
+        kit.Record(
+            setting=name, seed=seed, metric="std_by_layer", index=i, value=kit.finite_or_none(s)
+        )
         for i, s in enumerate(stds, 1)
     ]
     summary = {
         "first_nonfinite_layer": next((i for i, s in enumerate(stds, 1) if math.isinf(s)), None),
         "first_zero_layer": next((i for i, s in enumerate(stds, 1) if s == 0.0), None),
-        "final_std": finite_or_none(stds[-1]),
+        "final_std": kit.finite_or_none(stds[-1]),
     }
-    return rows + [Record(setting=name, seed=seed, metric=k, value=v) for k, v in summary.items()]
+    return rows + [
+        kit.Record(setting=name, seed=seed, metric=k, value=v) for k, v in summary.items()
+    ]
 
 
-def run(config: DepthConfig, tick: Tick) -> list[Record]:
+def run(config: DepthConfig, tick: kit.Tick) -> list[kit.Record]:
     """Every setting × variant × seed: per-layer std and the layers where it fails."""
     jobs = [
         (s, v, seed) for v in config.variants for s in config.settings for seed in config.seed_list
     ]
-    records: list[Record] = []
+    records: list[kit.Record] = []
     for done, (setting, variant, seed) in enumerate(jobs, 1):
         records += _records(
             label(setting, variant), seed, _propagate(setting, variant, seed, config)
@@ -137,30 +119,30 @@ _SURVIVES = {
 }
 
 
-def check(result: ExperimentResult, cfg: DepthConfig) -> list[SourceCheck]:
-    out: list[SourceCheck] = []
+def check(result: kit.ExperimentResult, cfg: DepthConfig) -> list[kit.SourceCheck]:
+    out: list[kit.SourceCheck] = []
     fresh = "fresh" in cfg.variants
     for variant, how, source, published in (
         ("one-matrix", "one matrix reused", NOTEBOOK, "the loop breaks on NaN at i = 28"),
         ("fresh", "a fresh matrix per layer", RETELLING, "overflow after roughly 30 layers"),
     ):
         if "normal" in cfg.settings and variant in cfg.variants:
-            layers = scalar_values(result, label("normal", variant), "first_nonfinite_layer")
+            layers = kit.scalar_values(result, label("normal", variant), "first_nonfinite_layer")
             out.append(
-                SourceCheck(
+                kit.SourceCheck(
                     claim=f"N(0,1), {how}: inf/NaN within ~30 layers",
-                    ours="first non-finite layer " + fmt_range(layers, ".0f"),
+                    ours="first non-finite layer " + kit.fmt_range(layers, ".0f"),
                     published=published,
                     source=source,
                     agrees=all(v is not None and v <= 40 for v in layers),
                 )
             )
     if "normal_x0.01" in cfg.settings and fresh:
-        finals = scalar_values(result, "normal_x0.01", "final_std")
+        finals = kit.scalar_values(result, "normal_x0.01", "final_std")
         out.append(
-            SourceCheck(
+            kit.SourceCheck(
                 claim="N(0,1)·0.01 weights make the activations vanish",
-                ours=f"std after layer {cfg.depth}: " + fmt_range(finals, ".2e"),
+                ours=f"std after layer {cfg.depth}: " + kit.fmt_range(finals, ".2e"),
                 published="mean and std 0.0 after 100 layers",
                 agrees=all(v is not None and v < 1e-20 for v in finals),
             )
@@ -176,11 +158,11 @@ def check(result: ExperimentResult, cfg: DepthConfig) -> list[SourceCheck]:
     }
     for setting, (claim, low, high) in bounds.items():
         if setting in cfg.settings and fresh:
-            finals = scalar_values(result, setting, "final_std")
+            finals = kit.scalar_values(result, setting, "final_std")
             out.append(
-                SourceCheck(
+                kit.SourceCheck(
                     claim=claim,
-                    ours=f"std after layer {cfg.depth}: " + fmt_range(finals, ".2e"),
+                    ours=f"std after layer {cfg.depth}: " + kit.fmt_range(finals, ".2e"),
                     published="qualitative",
                     agrees=all(v is not None and low <= v <= high for v in finals),
                 )
@@ -188,8 +170,8 @@ def check(result: ExperimentResult, cfg: DepthConfig) -> list[SourceCheck]:
     return out
 
 
-def render(result: ExperimentResult) -> list[str]:
-    plt = pyplot()
+def render(result: kit.ExperimentResult) -> list[str]:
+    plt = kit.pyplot()
     cfg: dict[str, Any] = result.config
     variants = cfg["variants"]
     fig, axes = plt.subplots(
@@ -197,9 +179,9 @@ def render(result: ExperimentResult) -> list[str]:
     )
     for ax, variant in zip(axes[0], variants):
         for i, setting in enumerate(cfg["settings"]):
-            name, color = label(setting, variant), COLORS[i % len(COLORS)]
-            band(ax, result, name, "std_by_layer", color, SETTINGS[setting][1].label)
-            hit = [v for v in scalar_values(result, name, "first_nonfinite_layer") if v]
+            name, color = label(setting, variant), kit.COLORS[i % len(kit.COLORS)]
+            kit.band(ax, result, name, "std_by_layer", color, SETTINGS[setting][1].label)
+            hit = [v for v in kit.scalar_values(result, name, "first_nonfinite_layer") if v]
             if hit:
                 ax.axvline(min(hit), color=color, ls=":", lw=1)
         ax.set_yscale("log")
@@ -217,22 +199,13 @@ def render(result: ExperimentResult) -> list[str]:
         "where values become inf/NaN (dotted: first non-finite layer) or exactly 0 (underflow)."
     )
     return [
-        figure_to_html(fig, caption),
-        aggregate_table(result, ("first_nonfinite_layer", "first_zero_layer", "final_std")),
+        kit.figure_to_html(fig, caption),
+        kit.aggregate_table(result, ("first_nonfinite_layer", "first_zero_layer", "final_std")),
     ]
 
 
-register_experiment(
-    Experiment(
-        name=NAME,
-        title="100 layers: where the signal explodes, vanishes or survives",
-        config=DepthConfig,
-        run=run,
-        check=check,
-        render=render,
-        source=NOTEBOOK,
-        demo={},
-        order=10,
-        doc=__doc__ or "",
-    )
-)
+# What the catalog registers (see initlab.experiments.kit).
+TITLE = "100 layers: where the signal explodes, vanishes or survives"
+DEMO: dict[str, object] = {}  # what `initlab demo` changes
+ORDER = 10
+SOURCE = NOTEBOOK

@@ -20,48 +20,30 @@ import torch
 import torch.nn.functional as F
 
 from initlab._activations import activation_function
-from initlab.experiments._base import (
-    ExperimentConfig,
-    ExperimentResult,
-    Record,
-    Source,
-    SourceCheck,
-    Tick,
-    check_fields,
-    check_names,
-    fmt_range,
-    scalar_values,
-)
-from initlab.experiments._data import Dataset, DataSpec
-from initlab.experiments._plots import COLORS, aggregate_table, band, figure_to_html, pyplot
-from initlab.experiments._registry import Experiment, register_experiment
-from initlab.experiments._training import Init, TrainSpec, initialized, mlp, train_runs
+from initlab.experiments import kit
 
 __all__ = ["GLOROT_ACTIVATIONS", "GLOROT_INITS", "GlorotConfig"]
 
 NAME = "glorot"
-SOURCE = Source(
-    citation="X. Glorot, Y. Bengio (2010), “Understanding the difficulty of training deep "
-    "feedforward neural networks”, AISTATS, PMLR 9:249–256",
-    url="https://proceedings.mlr.press/v9/glorot10a.html",
-)
 
 GLOROT_ACTIVATIONS = ("tanh", "sigmoid", "softsign")
 GLOROT_INITS = {
     # U[±√(3·scale/n)] with scale 1/3 is U[±1/√n], the paper's "standard" init
-    "standard": Init("variance_scaling", {"scale": 1 / 3, "distribution": "uniform"}, "U[±1/√n]"),
-    "normalized": Init("xavier_uniform", label="U[±√6/√(n_in+n_out)]"),
+    "standard": kit.Init(
+        "variance_scaling", {"scale": 1 / 3, "distribution": "uniform"}, "U[±1/√n]"
+    ),
+    "normalized": kit.Init("xavier_uniform", label="U[±√6/√(n_in+n_out)]"),
 }
 GRAD_RANGE = 4.0  # gradient histograms span ±4 × the top hidden layer's gradient std
 
 
 # Specs are frozen, so one default instance can be shared by every config.
-DATA = DataSpec(dataset="digits")
-TRAIN = TrainSpec(lr=0.05, steps=1500, batch_size=32)
+DATA = kit.DataSpec(dataset="digits")
+TRAIN = kit.TrainSpec(lr=0.05, steps=1500, batch_size=32)
 
 
 @dataclass(kw_only=True)
-class GlorotConfig(ExperimentConfig):
+class GlorotConfig(kit.ExperimentConfig):
     """Network shape, probe batch and histogram bins at init; the short training run."""
 
     activations: tuple[str, ...] = GLOROT_ACTIVATIONS
@@ -70,26 +52,26 @@ class GlorotConfig(ExperimentConfig):
     hidden_layers: int = 5
     n_probe: int = 500
     bins: int = 41
-    data: DataSpec = DATA
-    train: TrainSpec = TRAIN
+    data: kit.DataSpec = DATA
+    train: kit.TrainSpec = TRAIN
 
     def validate(self) -> None:
-        check_names("activations", self.activations, GLOROT_ACTIVATIONS)
-        check_names("inits", self.inits, GLOROT_INITS)
-        check_fields(self, at_least={"width": 2, "hidden_layers": 2, "n_probe": 2, "bins": 2})
+        kit.check_names("activations", self.activations, GLOROT_ACTIVATIONS)
+        kit.check_names("inits", self.inits, GLOROT_INITS)
+        kit.check_fields(self, at_least={"width": 2, "hidden_layers": 2, "n_probe": 2, "bins": 2})
 
 
 def setting(activation: str, init: str) -> str:
     return f"{activation}/{init}"
 
 
-def _model(cfg: GlorotConfig, data: Dataset, activation: str, init: str, seed: int) -> Any:
+def _model(cfg: GlorotConfig, data: kit.Dataset, activation: str, init: str, seed: int) -> Any:
     sizes = [data.n_features] + [cfg.width] * cfg.hidden_layers + [data.n_classes]
-    return initialized(mlp(sizes, activation), GLOROT_INITS[init], seed, NAME)
+    return kit.initialized(kit.mlp(sizes, activation), GLOROT_INITS[init], seed, NAME)
 
 
 def _probe(
-    model: torch.nn.Sequential, activation: str, data: Dataset, n: int
+    model: torch.nn.Sequential, activation: str, data: kit.Dataset, n: int
 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Hidden activations and d(loss)/d(pre-activation) per hidden layer, at init."""
     act = activation_function(activation)
@@ -113,24 +95,24 @@ def _histogram(values: torch.Tensor, low: float, high: float, bins: int) -> list
 
 
 def _init_records(
-    cfg: GlorotConfig, data: Dataset, activation: str, init: str, seed: int
-) -> list[Record]:
+    cfg: GlorotConfig, data: kit.Dataset, activation: str, init: str, seed: int
+) -> list[kit.Record]:
     model = _model(cfg, data, activation, init, seed)
     acts, grads = _probe(model, activation, data, cfg.n_probe)
     name = setting(activation, init)
-    rows: list[Record] = []
+    rows: list[kit.Record] = []
     for layer, (a, g) in enumerate(zip(acts, grads), 1):
         at: dict[str, Any] = {"setting": name, "seed": seed, "index": layer}
         rows += [
-            Record(**at, metric="act_std", value=float(a.std())),
-            Record(**at, metric="grad_std", value=float(g.std())),
+            kit.Record(**at, metric="act_std", value=float(a.std())),
+            kit.Record(**at, metric="grad_std", value=float(g.std())),
         ]
         if seed == cfg.seed:  # histograms of the first seed only: they are figures, not stats
             low = 0.0 if activation == "sigmoid" else -1.0
             scaled = g / grads[-1].std().clamp_min(1e-30)
             rows += [
-                Record(**at, metric="act_hist", value=_histogram(a, low, 1.0, cfg.bins)),
-                Record(
+                kit.Record(**at, metric="act_hist", value=_histogram(a, low, 1.0, cfg.bins)),
+                kit.Record(
                     **at,
                     metric="grad_hist",
                     value=_histogram(scaled, -GRAD_RANGE, GRAD_RANGE, cfg.bins),
@@ -140,13 +122,15 @@ def _init_records(
         "act_std_ratio_top_bottom": float(acts[-1].std() / acts[0].std()),
         "grad_std_ratio_bottom_top": float(grads[0].std() / grads[-1].std()),
     }
-    return rows + [Record(setting=name, seed=seed, metric=k, value=v) for k, v in ratios.items()]
+    return rows + [
+        kit.Record(setting=name, seed=seed, metric=k, value=v) for k, v in ratios.items()
+    ]
 
 
-def run(config: GlorotConfig, tick: Tick) -> list[Record]:
+def run(config: GlorotConfig, tick: kit.Tick) -> list[kit.Record]:
     """Probe every activation × init × seed at init, then train each activation's runs together."""
     data = config.data.load()
-    records: list[Record] = []
+    records: list[kit.Record] = []
     total = len(config.activations) * (1 + config.train.steps)
     for k, activation in enumerate(config.activations):
         runs = [(init, seed) for init in config.inits for seed in config.seed_list]
@@ -156,7 +140,7 @@ def run(config: GlorotConfig, tick: Tick) -> list[Record]:
         tick(done, total)
         if config.train.steps:
             models = [_model(config, data, activation, init, seed) for init, seed in runs]
-            records += train_runs(
+            records += kit.train_runs(
                 [(setting(activation, init), seed) for init, seed in runs], models,
                 data.to(config.torch_device), config.train, device=config.torch_device,
                 tick=tick, done=done, total=total, curves=("test_acc",),
@@ -164,21 +148,21 @@ def run(config: GlorotConfig, tick: Tick) -> list[Record]:
     return records
 
 
-def check(result: ExperimentResult, cfg: GlorotConfig) -> list[SourceCheck]:
+def check(result: kit.ExperimentResult, cfg: GlorotConfig) -> list[kit.SourceCheck]:
     out = []
     for activation in ("tanh", "softsign"):
         for init in cfg.inits:
             if activation not in cfg.activations:
                 continue
-            grad = scalar_values(result, setting(activation, init), "grad_std_ratio_bottom_top")
+            grad = kit.scalar_values(result, setting(activation, init), "grad_std_ratio_bottom_top")
             shown = activation == "tanh"  # the paper's Fig. 7 shows tanh only
             going = (
                 "shrink going down" if init == "standard" else "stay far more level than standard's"
             )
             out.append(
-                SourceCheck(
+                kit.SourceCheck(
                     claim=f"{setting(activation, init)}: back-propagated gradients {going}",
-                    ours="gradient std, bottom / top hidden layer: " + fmt_range(grad, ".2f"),
+                    ours="gradient std, bottom / top hidden layer: " + kit.fmt_range(grad, ".2f"),
                     published=(
                         "Fig. 7 (tanh): standard init's gradients shrink toward the input, "
                         "normalized init's stay level"
@@ -191,12 +175,12 @@ def check(result: ExperimentResult, cfg: GlorotConfig) -> list[SourceCheck]:
     return out
 
 
-def _agrees(result: ExperimentResult, activation: str, init: str) -> bool:
+def _agrees(result: kit.ExperimentResult, activation: str, init: str) -> bool:
     """standard: bottom/top gradient std < 0.8; normalized: at least 3× standard's ratio."""
     ratios = {
         i: [
             v or 0.0
-            for v in scalar_values(result, setting(activation, i), "grad_std_ratio_bottom_top")
+            for v in kit.scalar_values(result, setting(activation, i), "grad_std_ratio_bottom_top")
         ]
         for i in GLOROT_INITS
     }
@@ -207,8 +191,8 @@ def _agrees(result: ExperimentResult, activation: str, init: str) -> bool:
     return min(ratios["normalized"]) >= 3 * max(ratios["standard"])
 
 
-def _histograms(result: ExperimentResult, metric: str) -> str:
-    plt = pyplot()
+def _histograms(result: kit.ExperimentResult, metric: str) -> str:
+    plt = kit.pyplot()
     cfg: dict[str, Any] = result.config
     seed, inits, activations = cfg["seed"], cfg["inits"], cfg["activations"]
     fig, axes = plt.subplots(
@@ -251,20 +235,20 @@ def _histograms(result: ExperimentResult, metric: str) -> str:
         if metric == "act_hist"
         else "Back-propagated gradient (w.r.t. pre-activations)"
     )
-    return figure_to_html(
+    return kit.figure_to_html(
         fig,
         f"{what} histograms at init, one line per hidden layer (seed {seed}; fraction of values per bin).",  # noqa: E501
     )
 
 
-def _chance_note(result: ExperimentResult) -> str:
+def _chance_note(result: kit.ExperimentResult) -> str:
     """Why runs that end at one identical accuracy do: they predict a single class."""
     notes = []
     for act in result.config["activations"]:
         accs = {
             v
             for init in result.config["inits"]
-            for v in scalar_values(result, setting(act, init), "test_acc")
+            for v in kit.scalar_values(result, setting(act, init), "test_acc")
         }
         if len(accs) == 1 and None not in accs:
             acc = accs.pop()
@@ -283,8 +267,8 @@ def _chance_note(result: ExperimentResult) -> str:
     return "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes)
 
 
-def render(result: ExperimentResult) -> list[str]:
-    plt = pyplot()
+def render(result: kit.ExperimentResult) -> list[str]:
+    plt = kit.pyplot()
     cfg: dict[str, Any] = result.config
     sections = [_histograms(result, "act_hist"), _histograms(result, "grad_hist")]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -292,7 +276,15 @@ def render(result: ExperimentResult) -> list[str]:
         for init in cfg["inits"]:
             style = "-" if init == "normalized" else "--"
             for ax, metric in zip(axes, ("act_std", "grad_std")):
-                band(ax, result, setting(act, init), metric, COLORS[k], f"{act}, {init}", ls=style)
+                kit.band(
+                    ax,
+                    result,
+                    setting(act, init),
+                    metric,
+                    kit.COLORS[k],
+                    f"{act}, {init}",
+                    ls=style,
+                )
     axes[0].set_ylabel("activation std")
     axes[1].set_ylabel("gradient std")
     axes[1].set_yscale("log")
@@ -300,7 +292,7 @@ def render(result: ExperimentResult) -> list[str]:
         ax.set_xlabel("hidden layer (1 = nearest the input)")
     axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     sections.append(
-        figure_to_html(
+        kit.figure_to_html(
             fig,
             "Per-layer std at init (mean over seeds; band: min–max). "
             "Dashed: standard U[±1/√n]; solid: normalized (Glorot).",
@@ -311,12 +303,12 @@ def render(result: ExperimentResult) -> list[str]:
         for k, act in enumerate(cfg["activations"]):
             for init in cfg["inits"]:
                 name = setting(act, init)
-                band(
+                kit.band(
                     ax,
                     result,
                     name,
                     "test_acc_curve",
-                    COLORS[k],
+                    kit.COLORS[k],
                     name,
                     ls="-" if init == "normalized" else "--",
                 )
@@ -324,25 +316,16 @@ def render(result: ExperimentResult) -> list[str]:
         ax.set_ylabel("test accuracy (digits)")
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         sections.append(
-            figure_to_html(
+            kit.figure_to_html(
                 fig, "Short training run on digits: test accuracy, mean and min–max over seeds."
             )
         )
-    sections += [aggregate_table(result, ("test_acc", "train_acc")), _chance_note(result)]
+    sections += [kit.aggregate_table(result, ("test_acc", "train_acc")), _chance_note(result)]
     return sections
 
 
-register_experiment(
-    Experiment(
-        name=NAME,
-        title="Glorot & Bengio 2010: standard vs normalized init at depth 5",
-        config=GlorotConfig,
-        run=run,
-        check=check,
-        render=render,
-        source=SOURCE,
-        demo={"width": 128, "train": {"steps": 400, "log_every": 20}},
-        order=40,
-        doc=__doc__ or "",
-    )
-)
+# What the catalog registers (see initlab.experiments.kit).
+TITLE = "Glorot & Bengio 2010: standard vs normalized init at depth 5"
+DEMO = {"width": 128, "train": {"steps": 400, "log_every": 20}}  # what `initlab demo` changes
+ORDER = 40
+SOURCE = kit.SOURCES["glorot-2010"]

@@ -12,73 +12,55 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from initlab.experiments._base import (
-    ExperimentConfig,
-    ExperimentResult,
-    Record,
-    Source,
-    SourceCheck,
-    Tick,
-    check_fields,
-    check_names,
-    fmt_range,
-    scalar_values,
-)
-from initlab.experiments._data import DataSpec
-from initlab.experiments._plots import COLORS, aggregate_table, band, figure_to_html, pyplot
-from initlab.experiments._registry import Experiment, register_experiment
-from initlab.experiments._training import Init, TrainSpec, initialized, mlp, train_runs
+from initlab.experiments import kit
 
 __all__ = ["HE_INITS", "HeConfig"]
 
 NAME = "he"
-SOURCE = Source(
-    citation="K. He, X. Zhang, S. Ren, J. Sun (2015), “Delving Deep into Rectifiers: "
-    "Surpassing Human-Level Performance on ImageNet Classification”, ICCV, Fig. 3",
-    url="https://arxiv.org/abs/1502.01852",
-)
 
 HE_INITS = {
-    "xavier": Init("xavier_normal", label="Xavier normal"),
-    "kaiming": Init("he_normal", label="Kaiming normal, √(2/n_in)"),
+    "xavier": kit.Init("xavier_normal", label="Xavier normal"),
+    "kaiming": kit.Init("he_normal", label="Kaiming normal, √(2/n_in)"),
 }
 
 
 # Specs are frozen, so one default instance can be shared by every config.
-DATA = DataSpec(dataset="digits")
-TRAIN = TrainSpec(
+DATA = kit.DataSpec(dataset="digits")
+TRAIN = kit.TrainSpec(
     lr=0.003, momentum=0.9, steps=1500, batch_size=64, log_every=50, grad_norm_steps=1
 )
 
 
 @dataclass(kw_only=True)
-class HeConfig(ExperimentConfig):
+class HeConfig(kit.ExperimentConfig):
     """Depths (hidden layers) and width of the plain ReLU MLPs, the data and the SGD run."""
 
     depths: tuple[int, ...] = (10, 20, 30)
     inits: tuple[str, ...] = tuple(HE_INITS)
     width: int = 64
-    data: DataSpec = DATA
-    train: TrainSpec = TRAIN
+    data: kit.DataSpec = DATA
+    train: kit.TrainSpec = TRAIN
 
     def validate(self) -> None:
-        check_names("inits", self.inits, HE_INITS)
-        check_fields(self, at_least={"depths": 1, "width": 2})
+        kit.check_names("inits", self.inits, HE_INITS)
+        kit.check_fields(self, at_least={"depths": 1, "width": 2})
 
 
 def setting(init: str, depth: int) -> str:
     return f"{init}, depth {depth}"
 
 
-def run(config: HeConfig, tick: Tick) -> list[Record]:
+def run(config: HeConfig, tick: kit.Tick) -> list[kit.Record]:
     """One vectorized model per depth (all inits × seeds), trained together."""
     data = config.data.load().to(config.torch_device)
-    records: list[Record] = []
+    records: list[kit.Record] = []
     for d, depth in enumerate(config.depths):
         runs = [(init, seed) for init in config.inits for seed in config.seed_list]
         sizes = [data.n_features] + [config.width] * depth + [data.n_classes]
-        models = [initialized(mlp(sizes), HE_INITS[i], seed, NAME, depth) for i, seed in runs]
-        records += train_runs(
+        models = [
+            kit.initialized(kit.mlp(sizes), HE_INITS[i], seed, NAME, depth) for i, seed in runs
+        ]
+        records += kit.train_runs(
             [(setting(init, depth), seed) for init, seed in runs], models, data, config.train,
             device=config.torch_device, tick=tick, done=d * config.train.steps,
             total=len(config.depths) * config.train.steps, curves=("train_loss",),
@@ -86,17 +68,17 @@ def run(config: HeConfig, tick: Tick) -> list[Record]:
     return records
 
 
-def check(result: ExperimentResult, cfg: HeConfig) -> list[SourceCheck]:
+def check(result: kit.ExperimentResult, cfg: HeConfig) -> list[kit.SourceCheck]:
     out = []
     deepest = max(cfg.depths)
     for init in cfg.inits:
-        acc = scalar_values(result, setting(init, deepest), "train_acc")
+        acc = kit.scalar_values(result, setting(init, deepest), "train_acc")
         stalls = init == "xavier"
         out.append(
-            SourceCheck(
+            kit.SourceCheck(
                 claim=f"{init} at depth {deepest}: "
                 + ("stalls (chance-level training accuracy)" if stalls else "trains"),
-                ours=f"train accuracy after {cfg.train.steps} steps: " + fmt_range(acc),
+                ours=f"train accuracy after {cfg.train.steps} steps: " + kit.fmt_range(acc),
                 published="30-layer Xavier net “completely stalls”; Kaiming converges"
                 if deepest >= 30
                 else "qualitative",
@@ -106,8 +88,8 @@ def check(result: ExperimentResult, cfg: HeConfig) -> list[SourceCheck]:
     return out
 
 
-def render(result: ExperimentResult) -> list[str]:
-    plt = pyplot()
+def render(result: kit.ExperimentResult) -> list[str]:
+    plt = kit.pyplot()
     cfg = result.config
     depths = cfg["depths"]
     sections = []
@@ -129,7 +111,7 @@ def render(result: ExperimentResult) -> list[str]:
         )
         for ax, depth in zip(axes[0], depths):
             for i, init in enumerate(cfg["inits"]):
-                band(ax, result, setting(init, depth), metric, COLORS[i], init)
+                kit.band(ax, result, setting(init, depth), metric, kit.COLORS[i], init)
             ax.set_title(f"{depth} hidden layers")
             if metric == "train_loss_curve":
                 ax.axhline(math.log(10), color="grey", ls="--", lw=1)
@@ -139,22 +121,13 @@ def render(result: ExperimentResult) -> list[str]:
                 ax.set_xlabel("layer (1 = input side)")
         axes[0][0].set_ylabel(ylabel)
         axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        sections.append(figure_to_html(fig, caption))
-    sections.append(aggregate_table(result, ("train_acc", "test_acc")))
+        sections.append(kit.figure_to_html(fig, caption))
+    sections.append(kit.aggregate_table(result, ("train_acc", "test_acc")))
     return sections
 
 
-register_experiment(
-    Experiment(
-        name=NAME,
-        title="He et al. 2015: deep plain ReLU nets, Xavier vs Kaiming",
-        config=HeConfig,
-        run=run,
-        check=check,
-        render=render,
-        source=SOURCE,
-        demo={"train": {"steps": 600}},
-        order=50,
-        doc=__doc__ or "",
-    )
-)
+# What the catalog registers (see initlab.experiments.kit).
+TITLE = "He et al. 2015: deep plain ReLU nets, Xavier vs Kaiming"
+DEMO = {"train": {"steps": 600}}  # what `initlab demo` changes
+ORDER = 50
+SOURCE = kit.SOURCES["he-2015"]

@@ -15,38 +15,20 @@ import numpy as np
 import torch
 
 import initlab
-from initlab.experiments._base import (
-    ExperimentConfig,
-    ExperimentResult,
-    Record,
-    Source,
-    SourceCheck,
-    Tick,
-    check_fields,
-    check_names,
-    fmt_range,
-)
-from initlab.experiments._plots import COLORS, band, figure_to_html, pyplot
-from initlab.experiments._registry import Experiment, register_experiment
-from initlab.experiments._training import Init
+from initlab.experiments import kit
 
 __all__ = ["ORTHOGONAL_INITS", "OrthogonalConfig"]
 
 NAME = "orthogonal"
-SOURCE = Source(
-    citation="A. M. Saxe, J. L. McClelland, S. Ganguli (2013), “Exact solutions to the "
-    "nonlinear dynamics of learning in deep linear neural networks”, ICLR 2014",
-    url="https://arxiv.org/abs/1312.6120",
-)
 
 ORTHOGONAL_INITS = {
-    "gaussian": Init("variance_scaling", {"distribution": "normal"}, "N(0, 1/n)"),
-    "orthogonal": Init("orthogonal", label="Haar-random orthogonal"),
+    "gaussian": kit.Init("variance_scaling", {"distribution": "normal"}, "N(0, 1/n)"),
+    "orthogonal": kit.Init("orthogonal", label="Haar-random orthogonal"),
 }
 
 
 @dataclass(kw_only=True)
-class OrthogonalConfig(ExperimentConfig):
+class OrthogonalConfig(kit.ExperimentConfig):
     """Width and the depths at which the product's spectrum is measured."""
 
     width: int = 128
@@ -54,11 +36,11 @@ class OrthogonalConfig(ExperimentConfig):
     inits: tuple[str, ...] = tuple(ORTHOGONAL_INITS)
 
     def validate(self) -> None:
-        check_fields(self, at_least={"width": 2, "depths": 1})
-        check_names("inits", self.inits, ORTHOGONAL_INITS)
+        kit.check_fields(self, at_least={"width": 2, "depths": 1})
+        kit.check_names("inits", self.inits, ORTHOGONAL_INITS)
 
 
-def run(config: OrthogonalConfig, tick: Tick) -> list[Record]:
+def run(config: OrthogonalConfig, tick: kit.Tick) -> list[kit.Record]:
     """Multiply fresh float64 matrices up to the largest depth; the spectrum at each listed one."""
     jobs = [(init, seed) for init in config.inits for seed in config.seed_list]
     deepest, records = max(config.depths), []
@@ -79,7 +61,7 @@ def run(config: OrthogonalConfig, tick: Tick) -> list[Record]:
 
 def _spectrum(
     init: str, seed: int, depth: int, product: torch.Tensor, keep_all: bool
-) -> list[Record]:
+) -> list[kit.Record]:
     sv = torch.linalg.svdvals(product)
     log_sv = torch.log10(sv.clamp_min(1e-300))
     stats = {
@@ -88,11 +70,12 @@ def _spectrum(
         "sv_min": float(sv.min()),
     }
     rows = [
-        Record(setting=init, seed=seed, metric=k, index=depth, value=v) for k, v in stats.items()
+        kit.Record(setting=init, seed=seed, metric=k, index=depth, value=v)
+        for k, v in stats.items()
     ]
     if keep_all:
         rows.append(
-            Record(
+            kit.Record(
                 setting=init,
                 seed=seed,
                 metric="log10_singular_values",
@@ -102,7 +85,7 @@ def _spectrum(
     return rows
 
 
-def check(result: ExperimentResult, cfg: OrthogonalConfig) -> list[SourceCheck]:
+def check(result: kit.ExperimentResult, cfg: OrthogonalConfig) -> list[kit.SourceCheck]:
     deepest = max(cfg.depths)
     out = []
     for init in cfg.inits:
@@ -111,14 +94,14 @@ def check(result: ExperimentResult, cfg: OrthogonalConfig) -> list[SourceCheck]:
         ]
         ortho = init == "orthogonal"
         out.append(
-            SourceCheck(
+            kit.SourceCheck(
                 claim=f"{init}: "
                 + (
                     "every singular value stays 1 at any depth"
                     if ortho
                     else "the spectrum spreads with depth"
                 ),
-                ours=f"log10(σ_max/σ_min) at depth {deepest}: " + fmt_range(cond, ".3g"),  # type: ignore[arg-type]
+                ours=f"log10(σ_max/σ_min) at depth {deepest}: " + kit.fmt_range(cond, ".3g"),  # type: ignore[arg-type]
                 published="exactly 0 for orthogonal products; grows with depth for Gaussian (qualitative)",  # noqa: E501
                 agrees=all(isinstance(v, float) and (v < 1e-6 if ortho else v > 1.0) for v in cond),
             )
@@ -126,15 +109,17 @@ def check(result: ExperimentResult, cfg: OrthogonalConfig) -> list[SourceCheck]:
     return out
 
 
-def render(result: ExperimentResult) -> list[str]:
-    plt = pyplot()
+def render(result: kit.ExperimentResult) -> list[str]:
+    plt = kit.pyplot()
     cfg = result.config
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for i, init in enumerate(cfg["inits"]):
-        band(axes[0], result, init, "log10_condition", COLORS[i], init)
+        kit.band(axes[0], result, init, "log10_condition", kit.COLORS[i], init)
         svs = result.select(setting=init, metric="log10_singular_values", seed=cfg["seed"])
         if svs:
-            axes[1].hist(np.asarray(svs[0].value), bins=40, color=COLORS[i], alpha=0.6, label=init)
+            axes[1].hist(
+                np.asarray(svs[0].value), bins=40, color=kit.COLORS[i], alpha=0.6, label=init
+            )
     axes[0].set_xscale("log", base=2)
     axes[0].set_xlabel("depth (number of matrices)")
     axes[0].set_ylabel("log10(σ_max / σ_min)")
@@ -146,20 +131,11 @@ def render(result: ExperimentResult) -> list[str]:
         f"Spectrum of the product of {cfg['width']}×{cfg['width']} matrices: spread against "
         f"depth (left) and all singular values at the deepest depth (right, seed {cfg['seed']})."
     )
-    return [figure_to_html(fig, caption)]
+    return [kit.figure_to_html(fig, caption)]
 
 
-register_experiment(
-    Experiment(
-        name=NAME,
-        title="Saxe et al. 2013: orthogonal products keep every singular value at 1",
-        config=OrthogonalConfig,
-        run=run,
-        check=check,
-        render=render,
-        source=SOURCE,
-        demo={},
-        order=60,
-        doc=__doc__ or "",
-    )
-)
+# What the catalog registers (see initlab.experiments.kit).
+TITLE = "Saxe et al. 2013: orthogonal products keep every singular value at 1"
+DEMO: dict[str, object] = {}  # what `initlab demo` changes
+ORDER = 60
+SOURCE = kit.SOURCES["saxe-2013"]

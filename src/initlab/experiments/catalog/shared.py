@@ -18,42 +18,24 @@ import torch.nn.functional as F
 from torch import nn
 
 import initlab
-from initlab.experiments._base import (
-    ExperimentConfig,
-    ExperimentResult,
-    Record,
-    Source,
-    SourceCheck,
-    Tick,
-    check_fields,
-    fmt_range,
-    scalar_values,
-)
-from initlab.experiments._plots import aggregate_table
-from initlab.experiments._registry import Experiment, register_experiment
-from initlab.experiments._training import Init
+from initlab.experiments import kit
 from initlab.rules import init_model
 
 __all__ = ["SharedConfig"]
 
 NAME = "shared"
-SOURCE = Source(
-    citation="A. Zhang, Z. C. Lipton, M. Li, A. J. Smola, Dive into Deep Learning, "
-    "“Parameter Management”, “Tied Parameters”",
-    url="https://d2l.ai/chapter_builders-guide/parameters.html",
-)
-HE = Init("he_normal", label="He normal")
+HE = kit.Init("he_normal", label="He normal")
 
 
 @dataclass(kw_only=True)
-class SharedConfig(ExperimentConfig):
+class SharedConfig(kit.ExperimentConfig):
     """Width of the shared layer and the probe batch."""
 
     width: int = 8
     batch: int = 32
 
     def validate(self) -> None:
-        check_fields(self, at_least={"width": 1, "batch": 1})
+        kit.check_fields(self, at_least={"width": 1, "batch": 1})
 
 
 def _models(width: int, seed: int) -> tuple[nn.Sequential, nn.Sequential, dict[str, float]]:
@@ -88,9 +70,9 @@ def _weight_grad(layer: nn.Module) -> torch.Tensor:
     return grad
 
 
-def run(config: SharedConfig, tick: Tick) -> list[Record]:
+def run(config: SharedConfig, tick: kit.Tick) -> list[kit.Record]:
     """Per seed: parameter counts, what init drew, and |grad_tied − (grad_use1 + grad_use2)|."""
-    records: list[Record] = []
+    records: list[kit.Record] = []
     for done, seed in enumerate(config.seed_list, 1):
         tied, untied, counts = _models(config.width, seed)
         g = initlab.seeded_generator(seed, NAME, "batch")
@@ -109,14 +91,16 @@ def run(config: SharedConfig, tick: Tick) -> list[Record]:
             "grad_norm_use2": float(g2.norm()),
             "grad_norm_shared": float(grad_tied.norm()),
         }
-        records += [Record(setting="shared", seed=seed, metric=k, value=v) for k, v in rows.items()]
+        records += [
+            kit.Record(setting="shared", seed=seed, metric=k, value=v) for k, v in rows.items()
+        ]
         tick(done, config.seeds)
     return records
 
 
-def check(result: ExperimentResult, cfg: SharedConfig) -> list[SourceCheck]:
+def check(result: kit.ExperimentResult, cfg: SharedConfig) -> list[kit.SourceCheck]:
     def values(metric: str) -> list[float | None]:
-        return scalar_values(result, "shared", metric)
+        return kit.scalar_values(result, "shared", metric)
 
     errors, tied_n, untied_n = (
         values(m)
@@ -124,13 +108,13 @@ def check(result: ExperimentResult, cfg: SharedConfig) -> list[SourceCheck]:
     )
     uses, drawn = values("weight_uses_in_plan")[0], values("weights_drawn")[0]
     return [
-        SourceCheck(
+        kit.SourceCheck(
             claim="the shared layer's gradient is the sum of both uses' gradients",
-            ours="max |grad_shared − (grad_use1 + grad_use2)| = " + fmt_range(errors, ".1e"),
+            ours="max |grad_shared − (grad_use1 + grad_use2)| = " + kit.fmt_range(errors, ".1e"),
             published="autograd accumulates into one .grad",
             agrees=all(v is not None and v < 1e-6 for v in errors),
         ),
-        SourceCheck(
+        kit.SourceCheck(
             claim="one tensor: parameters() lists it once, init draws it once",
             ours=(
                 f"{tied_n[0]:.0f} parameter tensors tied vs {untied_n[0]:.0f} untied; "
@@ -143,21 +127,12 @@ def check(result: ExperimentResult, cfg: SharedConfig) -> list[SourceCheck]:
     ]
 
 
-def render(result: ExperimentResult) -> list[str]:
-    return [aggregate_table(result)]
+def render(result: kit.ExperimentResult) -> list[str]:
+    return [kit.aggregate_table(result)]
 
 
-register_experiment(
-    Experiment(
-        name=NAME,
-        title="Shared parameters: one tensor, one init, summed gradients",
-        config=SharedConfig,
-        run=run,
-        check=check,
-        render=render,
-        source=SOURCE,
-        demo={},
-        order=80,
-        doc=__doc__ or "",
-    )
-)
+# What the catalog registers (see initlab.experiments.kit).
+TITLE = "Shared parameters: one tensor, one init, summed gradients"
+DEMO: dict[str, object] = {}  # what `initlab demo` changes
+ORDER = 80
+SOURCE = kit.SOURCES["d2l-tied-parameters"]

@@ -15,56 +15,35 @@ from typing import Any
 
 import torch
 
-from initlab.experiments._base import (
-    ExperimentConfig,
-    ExperimentResult,
-    Record,
-    Source,
-    SourceCheck,
-    Tick,
-    check_fields,
-    check_names,
-    fmt_range,
-    scalar_values,
-)
-from initlab.experiments._data import Dataset, DataSpec
-from initlab.experiments._plots import COLORS, aggregate_table, band, figure_to_html, pyplot
-from initlab.experiments._registry import Experiment, register_experiment
-from initlab.experiments._training import Init, Stack, TrainSpec, initialized, mlp, train_runs
+from initlab.experiments import kit
 
 __all__ = ["SYMMETRY_INITS", "SymmetryConfig", "distinct_units"]
 
 NAME = "symmetry"
-SOURCE = Source(
-    citation="A. Zhang, Z. C. Lipton, M. Li, A. J. Smola, Dive into Deep Learning, "
-    "“Numerical Stability and Initialization”, “Breaking the Symmetry”; "
-    "I. Goodfellow, Y. Bengio, A. Courville, Deep Learning (2016), §8.4",
-    url="https://d2l.ai/chapter_multilayer-perceptrons/numerical-stability-and-init.html",
-)
 
 SYMMETRY_INITS = {
-    "constant": Init("constant", {"value": 0.3}, "every weight 0.3"),
-    "random": Init("he_normal", label="He normal"),
+    "constant": kit.Init("constant", {"value": 0.3}, "every weight 0.3"),
+    "random": kit.Init("he_normal", label="He normal"),
 }
 
 
 # Specs are frozen, so one default instance can be shared by every config.
-DATA = DataSpec(dataset="circles", data_seed=1)
-TRAIN = TrainSpec(optimizer="adam", lr=0.03, steps=2000, log_every=50)
+DATA = kit.DataSpec(dataset="circles", data_seed=1)
+TRAIN = kit.TrainSpec(optimizer="adam", lr=0.03, steps=2000, log_every=50)
 
 
 @dataclass(kw_only=True)
-class SymmetryConfig(ExperimentConfig):
+class SymmetryConfig(kit.ExperimentConfig):
     """Hidden width, the data and the optimizer; units are counted at every logged step."""
 
     inits: tuple[str, ...] = tuple(SYMMETRY_INITS)
+    data: kit.DataSpec = DATA
+    train: kit.TrainSpec = TRAIN
     hidden: int = 16
-    data: DataSpec = DATA
-    train: TrainSpec = TRAIN
 
     def validate(self) -> None:
-        check_names("inits", self.inits, SYMMETRY_INITS)
-        check_fields(self, at_least={"hidden": 2})
+        kit.check_names("inits", self.inits, SYMMETRY_INITS)
+        kit.check_fields(self, at_least={"hidden": 2})
 
 
 def distinct_units(weight_in: torch.Tensor, bias: torch.Tensor, weight_out: torch.Tensor) -> int:
@@ -75,40 +54,40 @@ def distinct_units(weight_in: torch.Tensor, bias: torch.Tensor, weight_out: torc
     return int(torch.unique(torch.round(rows / scale * 1e6), dim=0).shape[0])
 
 
-def _hidden_rank(stack: Stack, r: int, data: Dataset) -> int:
+def _hidden_rank(stack: kit.Stack, r: int, data: kit.Dataset) -> int:
     w, b = stack.params["0.weight"][r], stack.params["0.bias"][r]
     hidden = torch.tanh(data.x_train @ w.T + b)
     return int(torch.linalg.matrix_rank(hidden.double(), rtol=1e-6))
 
 
-def run(config: SymmetryConfig, tick: Tick) -> list[Record]:
+def run(config: SymmetryConfig, tick: kit.Tick) -> list[kit.Record]:
     """Train constant and random inits; count distinct hidden units at each logged step."""
     data = config.data.load(binary=True).to(config.torch_device)
     runs = [(init, seed) for init in config.inits for seed in config.seed_list]
     models = [
-        initialized(mlp((2, config.hidden, 1), "tanh"), SYMMETRY_INITS[init], seed, NAME)
+        kit.initialized(kit.mlp((2, config.hidden, 1), "tanh"), SYMMETRY_INITS[init], seed, NAME)
         for init, seed in runs
     ]
-    counts: list[Record] = []
+    counts: list[kit.Record] = []
 
-    def count(step: int, stack: Stack) -> None:
+    def count(step: int, stack: kit.Stack) -> None:
         p = stack.params
         with torch.no_grad():
             for r, (init, seed) in enumerate(runs):
                 row: dict[str, Any] = {"setting": init, "seed": seed, "index": step}
                 units = distinct_units(p["0.weight"][r], p["0.bias"][r], p["2.weight"][r])
-                counts.append(Record(**row, metric="distinct_units", value=units))
+                counts.append(kit.Record(**row, metric="distinct_units", value=units))
                 counts.append(
-                    Record(**row, metric="hidden_rank", value=_hidden_rank(stack, r, data))
+                    kit.Record(**row, metric="hidden_rank", value=_hidden_rank(stack, r, data))
                 )
 
-    trained = train_runs(
+    trained = kit.train_runs(
         runs, models, data, config.train, device=config.torch_device, tick=tick, on_log=count
     )
     return counts + trained.records
 
 
-def check(result: ExperimentResult, cfg: SymmetryConfig) -> list[SourceCheck]:
+def check(result: kit.ExperimentResult, cfg: SymmetryConfig) -> list[kit.SourceCheck]:
     out = []
     for init in cfg.inits:
         counts = [r.value for r in result.select(setting=init, metric="distinct_units")]
@@ -116,7 +95,7 @@ def check(result: ExperimentResult, cfg: SymmetryConfig) -> list[SourceCheck]:
             r.value
             for r in result.select(setting=init, metric="distinct_units", index=cfg.train.steps)
         ]
-        acc = scalar_values(result, init, "train_acc")
+        acc = kit.scalar_values(result, init, "train_acc")
         expect_one = init == "constant"
         ok = all(c == 1 for c in counts) if expect_one else all(c == cfg.hidden for c in final)
         claim = (
@@ -125,11 +104,11 @@ def check(result: ExperimentResult, cfg: SymmetryConfig) -> list[SourceCheck]:
             else f"all {cfg.hidden} units distinct"
         )
         out.append(
-            SourceCheck(
+            kit.SourceCheck(
                 claim=f"{init}: {claim}",
                 ours=(
                     f"distinct units over training: {min(counts)}–{max(counts)} "  # type: ignore[type-var]
-                    f"of {cfg.hidden}; final train accuracy {fmt_range(acc)}"
+                    f"of {cfg.hidden}; final train accuracy {kit.fmt_range(acc)}"
                 ),
                 published="qualitative (identical units get identical gradients)",
                 agrees=ok,
@@ -138,12 +117,12 @@ def check(result: ExperimentResult, cfg: SymmetryConfig) -> list[SourceCheck]:
     return out
 
 
-def render(result: ExperimentResult) -> list[str]:
-    plt = pyplot()
+def render(result: kit.ExperimentResult) -> list[str]:
+    plt = kit.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for i, init in enumerate(result.config["inits"]):
-        band(axes[0], result, init, "distinct_units", COLORS[i], init)
-        band(axes[1], result, init, "hidden_rank", COLORS[i], init)
+        kit.band(axes[0], result, init, "distinct_units", kit.COLORS[i], init)
+        kit.band(axes[1], result, init, "hidden_rank", kit.COLORS[i], init)
     axes[0].set_ylabel("distinct hidden units")
     axes[1].set_ylabel("rank of hidden activations")
     for ax in axes:
@@ -154,20 +133,14 @@ def render(result: ExperimentResult) -> list[str]:
         "Distinct hidden units (incoming weights, bias, outgoing weight) and the rank of the "
         "hidden layer's activations on the training set."
     )
-    return [figure_to_html(fig, caption), aggregate_table(result, ("train_acc", "test_acc"))]
+    return [
+        kit.figure_to_html(fig, caption),
+        kit.aggregate_table(result, ("train_acc", "test_acc")),
+    ]
 
 
-register_experiment(
-    Experiment(
-        name=NAME,
-        title="Symmetry: constant init leaves one distinct hidden unit",
-        config=SymmetryConfig,
-        run=run,
-        check=check,
-        render=render,
-        source=SOURCE,
-        demo={},
-        order=30,
-        doc=__doc__ or "",
-    )
-)
+# What the catalog registers (see initlab.experiments.kit).
+TITLE = "Symmetry: constant init leaves one distinct hidden unit"
+DEMO: dict[str, object] = {}  # what `initlab demo` changes
+ORDER = 30
+SOURCE = kit.SOURCES["d2l-symmetry"]

@@ -11,32 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from initlab.experiments._base import (
-    ExperimentConfig,
-    ExperimentResult,
-    Record,
-    Source,
-    SourceCheck,
-    Tick,
-    check_fields,
-    check_names,
-    fmt_range,
-    scalar_values,
-)
-from initlab.experiments._data import DataSpec
-from initlab.experiments._plots import COLORS, aggregate_table, band, figure_to_html, pyplot
-from initlab.experiments._registry import Experiment, register_experiment
-from initlab.experiments._training import Init, TrainSpec, initialized, mlp, train_runs
+from initlab.experiments import kit
 
 __all__ = ["WD_SETTINGS", "WeightDecayConfig"]
 
 NAME = "weight-decay"
-SOURCE = Source(
-    citation="A. Krogh, J. A. Hertz (1991), “A Simple Weight Decay Can Improve "
-    "Generalization”, NIPS 4; I. Loshchilov, F. Hutter (2019), “Decoupled Weight Decay "
-    "Regularization”, ICLR",
-    url="https://arxiv.org/abs/1711.05101",
-)
 
 # setting → (optimizer, learning rate, weight_decay)
 WD_SETTINGS: dict[str, tuple[str, float, float]] = {
@@ -46,33 +25,33 @@ WD_SETTINGS: dict[str, tuple[str, float, float]] = {
     "adam + L2": ("adam", 1e-3, 5e-3),
     "adamw": ("adamw", 1e-3, 0.5),
 }
-HE = Init("he_normal", label="He normal")
+HE = kit.Init("he_normal", label="He normal")
 
 
 # Specs are frozen, so one default instance can be shared by every config.
-DATA = DataSpec(dataset="digits", n_train=150, n_test=600)
-TRAIN = TrainSpec(momentum=0.9, steps=2000, batch_size=32, log_every=50)
+DATA = kit.DataSpec(dataset="digits", n_train=150, n_test=600)
+TRAIN = kit.TrainSpec(momentum=0.9, steps=2000, batch_size=32, log_every=50)
 
 
 @dataclass(kw_only=True)
-class WeightDecayConfig(ExperimentConfig):
+class WeightDecayConfig(kit.ExperimentConfig):
     """The small task and the settings compared (each sets optimizer, lr and weight decay)."""
 
     settings: tuple[str, ...] = tuple(WD_SETTINGS)
     hidden: tuple[int, ...] = (256, 256)
-    data: DataSpec = DATA
-    train: TrainSpec = TRAIN
+    data: kit.DataSpec = DATA
+    train: kit.TrainSpec = TRAIN
 
     def validate(self) -> None:
-        check_names("settings", self.settings, WD_SETTINGS)
-        check_fields(self, at_least={"hidden": 1})
+        kit.check_names("settings", self.settings, WD_SETTINGS)
+        kit.check_fields(self, at_least={"hidden": 1})
 
 
-def run(config: WeightDecayConfig, tick: Tick) -> list[Record]:
+def run(config: WeightDecayConfig, tick: kit.Tick) -> list[kit.Record]:
     """One vectorized model per setting (its seeds); same init and batches across settings."""
     data = config.data.load().to(config.torch_device)
     sizes = (data.n_features, *config.hidden, data.n_classes)
-    records: list[Record] = []
+    records: list[kit.Record] = []
     for k, name in enumerate(config.settings):
         optimizer, lr, wd = WD_SETTINGS[name]
         spec = config.train.replace(
@@ -81,8 +60,8 @@ def run(config: WeightDecayConfig, tick: Tick) -> list[Record]:
             weight_decay=wd,
             momentum=config.train.momentum if optimizer == "sgd" else 0.0,
         )
-        models = [initialized(mlp(sizes), HE, seed, NAME) for seed in config.seed_list]
-        trained = train_runs(
+        models = [kit.initialized(kit.mlp(sizes), HE, seed, NAME) for seed in config.seed_list]
+        trained = kit.train_runs(
             [(name, seed) for seed in config.seed_list], models, data, spec,
             device=config.torch_device, tick=tick, done=k * spec.steps,
             total=spec.steps * len(config.settings),
@@ -90,7 +69,7 @@ def run(config: WeightDecayConfig, tick: Tick) -> list[Record]:
         )  # fmt: skip
         gaps = trained.log.metrics["train_acc"][:, -1] - trained.log.metrics["test_acc"][:, -1]
         records += trained.records + [
-            Record(setting=name, seed=seed, metric="gap", value=gap)
+            kit.Record(setting=name, seed=seed, metric="gap", value=gap)
             for seed, gap in zip(config.seed_list, gaps.tolist())
         ]
     return records
@@ -101,20 +80,19 @@ def _mean(values: list[float | None]) -> float:
     return sum(finite) / max(1, len(finite))
 
 
-def check(result: ExperimentResult, cfg: WeightDecayConfig) -> list[SourceCheck]:
+def check(result: kit.ExperimentResult, cfg: WeightDecayConfig) -> list[kit.SourceCheck]:
     out = []
     for base, decayed in (("sgd", "sgd + L2"), ("adam", "adam + L2"), ("adam", "adamw")):
         if base not in cfg.settings or decayed not in cfg.settings:
             continue
-        norm_b, norm_d = (scalar_values(result, s, "weight_norm") for s in (base, decayed))
-        gap_b, gap_d = (scalar_values(result, s, "gap") for s in (base, decayed))
+        norm_b, norm_d = (kit.scalar_values(result, s, "weight_norm") for s in (base, decayed))
+        gap_b, gap_d = (kit.scalar_values(result, s, "gap") for s in (base, decayed))
+        norms = f"{kit.fmt_range(norm_d, '.1f')} vs {kit.fmt_range(norm_b, '.1f')}"
+        gaps = f"{kit.fmt_range(gap_d)} vs {kit.fmt_range(gap_b)}"
         out.append(
-            SourceCheck(
+            kit.SourceCheck(
                 claim=f"{decayed} vs {base}: smaller weights and a smaller train/test gap",
-                ours=(
-                    f"weight norm {fmt_range(norm_d, '.1f')} vs {fmt_range(norm_b, '.1f')}; "
-                    f"gap {fmt_range(gap_d)} vs {fmt_range(gap_b)}"
-                ),
+                ours=f"weight norm {norms}; gap {gaps}",
                 published="qualitative (weight decay reduces overfitting)",
                 agrees=_mean(norm_d) < _mean(norm_b) and _mean(gap_d) <= _mean(gap_b),
             )
@@ -122,37 +100,28 @@ def check(result: ExperimentResult, cfg: WeightDecayConfig) -> list[SourceCheck]
     return out
 
 
-def render(result: ExperimentResult) -> list[str]:
-    plt = pyplot()
+def render(result: kit.ExperimentResult) -> list[str]:
+    plt = kit.pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
     for i, name in enumerate(result.config["settings"]):
         for ax, metric in zip(axes, ("train_acc_curve", "test_acc_curve", "weight_norm_curve")):
-            band(ax, result, name, metric, COLORS[i], name)
+            kit.band(ax, result, name, metric, kit.COLORS[i], name)
     for ax, label in zip(axes, ("train accuracy", "test accuracy", "weight norm ‖W‖")):
         ax.set_xlabel("step")
         ax.set_ylabel(label)
     axes[2].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return [
-        figure_to_html(
+        kit.figure_to_html(
             fig,
             "Train and test accuracy and total weight norm over training; "
             "mean and min–max over seeds.",
         ),
-        aggregate_table(result, ("train_acc", "test_acc", "gap", "weight_norm")),
+        kit.aggregate_table(result, ("train_acc", "test_acc", "gap", "weight_norm")),
     ]
 
 
-register_experiment(
-    Experiment(
-        name=NAME,
-        title="Weight decay: L2 vs decoupled (AdamW) vs none",
-        config=WeightDecayConfig,
-        run=run,
-        check=check,
-        render=render,
-        source=SOURCE,
-        demo={"train": {"steps": 1000}},
-        order=70,
-        doc=__doc__ or "",
-    )
-)
+# What the catalog registers (see initlab.experiments.kit).
+TITLE = "Weight decay: L2 vs decoupled (AdamW) vs none"
+DEMO = {"train": {"steps": 1000}}  # what `initlab demo` changes
+ORDER = 70
+SOURCE = kit.SOURCES["weight-decay"]
