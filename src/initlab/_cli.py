@@ -13,6 +13,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from initlab._report import MissingDependencyError
+
 __all__ = ["build_parser", "main"]
 
 # Modules exposing ``register(subparsers) -> None``.
@@ -46,8 +48,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from initlab._report import MissingDependencyError
-
     try:
         return int(args.func(args) or 0)
     except (ValueError, TypeError, FileNotFoundError, KeyError, MissingDependencyError) as exc:

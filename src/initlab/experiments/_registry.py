@@ -9,6 +9,7 @@ collects the records and checks them against the source.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -161,18 +162,9 @@ def run_experiment(
     start = time.perf_counter()
     result = ExperimentResult(name=name, title=exp.title, config=cfg.to_dict())
     result.records = exp.run(cfg, tick)
-    result.findings = [
-        c if c.source is not None else _with_source(c, exp.source) for c in exp.check(result, cfg)
+    result.findings = [  # a check without its own source cites the experiment's
+        c if c.source is not None else dataclasses.replace(c, source=exp.source)
+        for c in exp.check(result, cfg)
     ]
     result.seconds = time.perf_counter() - start
     return result
-
-
-def _with_source(check: SourceCheck, source: Source | None) -> SourceCheck:
-    return SourceCheck(
-        claim=check.claim,
-        ours=check.ours,
-        published=check.published,
-        source=source,
-        agrees=check.agrees,
-    )
