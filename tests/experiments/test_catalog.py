@@ -116,3 +116,33 @@ def test_every_check_cites_a_source_a_reader_can_look_up():
     for check in r.findings:
         assert check.source is not None and "seed article" not in check.source.citation
         assert check.source.url and check.source.url.startswith("https://")
+
+
+def test_glorot_report_explains_runs_that_predict_one_class():
+    from initlab.experiments import ExperimentResult, Record
+    from initlab.experiments.catalog.glorot import _chance_note
+
+    config = {"activations": ["sigmoid", "tanh"], "inits": ["standard", "normalized"]}
+    records = []
+    for act, classes in (("sigmoid", 1.0), ("tanh", 10.0)):
+        for init in config["inits"]:
+            for seed, acc in ((0, 0.08), (1, 0.1)):
+                name = f"{act}/{init}"
+                records += [
+                    Record(setting=name, seed=seed, metric="classes_predicted", value=classes),
+                    Record(setting=name, seed=seed, metric="test_acc", value=acc),
+                ]
+    result = ExperimentResult(name="glorot", title="t", config=config, records=records)
+    note = _chance_note(result)
+    assert "Every sigmoid run ends predicting one single class" in note
+    assert "Fig. 2" in note and "tanh" not in note  # tanh runs predict 10 classes: no note
+
+
+def test_glorot_training_records_how_many_classes_each_run_predicts():
+    r = run_experiment(
+        "glorot", width=16, n_probe=50, seeds=1, activations=["tanh"],
+        train={"steps": 2, "log_every": 1},
+    )  # fmt: skip
+    for init in ("standard", "normalized"):
+        (n,) = values(r, f"tanh/{init}", "classes_predicted")
+        assert 1 <= n <= 10

@@ -88,31 +88,34 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _cite(source: Source | None) -> str:
-    if source is None:
-        return ""
+def citation_html(source: Source) -> str:
+    """The citation, linked to its address when it has one."""
     text = html.escape(source.citation)
-    if source.url:
-        text = f"<a href='{html.escape(source.url)}'>{text}</a>"
-    return f" [{text}]"
+    return f"<a href='{html.escape(source.url)}'>{text}</a>" if source.url else text
 
 
-def findings_table(result: ExperimentResult) -> str:
-    """Each claim checked against the source: ours, the published figure with its citation."""
+def _cite(source: Source | None) -> str:
+    return "" if source is None else f" [{citation_html(source)}]"
+
+
+def findings_table(result: ExperimentResult, source: Source | None = None) -> str:
+    """Each claim checked against the source: ours beside the published figure; a check
+    citing another work than the experiment's ``source`` names it in its row."""
     if not result.findings:
         return ""
     verdicts = {True: "<td class='sev-ok'>agrees</td>", False: "<td class='sev-error'>differs</td>"}
     rows = [
         "<tr>"
         + f"<td>{html.escape(f.claim)}</td><td>{html.escape(f.ours)}</td>"
-        + f"<td>{html.escape(f.published or '—')}{_cite(f.source)}</td>"
+        + f"<td>{html.escape(f.published or '—')}{_cite(None if f.source == source else f.source)}"
+        + "</td>"
         + verdicts.get(f.agrees, "<td>—</td>")  # type: ignore[arg-type]
         + "</tr>"
         for f in result.findings
     ]
     head = "".join(
         f"<th>{h}</th>"
-        for h in ("claim", "ours (mean, min–max over seeds)", "published [source]", "verdict")
+        for h in ("claim", "ours (mean, min–max over seeds)", "published", "verdict")
     )
     body = "".join(rows)
     return f"<table class='findings'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -158,7 +161,9 @@ def render_result(result: ExperimentResult) -> str:
     parts.append(
         f"<p class='note'>Seeds: {seeds} · device: {html.escape(str(result.config.get('device')))} · wall time {result.seconds:.1f} s</p>"  # noqa: E501
     )
-    parts.append(findings_table(result))
+    if exp is not None and exp.source is not None:
+        parts.append(f"<p>Source: {citation_html(exp.source)}</p>")
+    parts.append(findings_table(result, exp.source if exp is not None else None))
     parts += renderer(result)
     parts.append("</section>")
     return "".join(parts)

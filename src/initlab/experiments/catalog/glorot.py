@@ -140,12 +140,29 @@ def run(config: GlorotConfig, tick: kit.Tick) -> list[kit.Record]:
         tick(done, total)
         if config.train.steps:
             models = [_model(config, data, activation, init, seed) for init, seed in runs]
-            records += kit.train_runs(
-                [(setting(activation, init), seed) for init, seed in runs], models,
-                data.to(config.torch_device), config.train, device=config.torch_device,
-                tick=tick, done=done, total=total, curves=("test_acc",),
-            ).records  # fmt: skip
+            named = [(setting(activation, init), seed) for init, seed in runs]
+            trained = kit.train_runs(
+                named, models, data.to(config.torch_device), config.train,
+                device=config.torch_device, tick=tick, done=done, total=total,
+                curves=("test_acc",),
+            )  # fmt: skip
+            records += trained.records + _classes_predicted(trained.stack, named, data)
     return records
+
+
+def _classes_predicted(
+    stack: kit.Stack, runs: list[tuple[str, int]], data: kit.Dataset
+) -> list[kit.Record]:
+    """How many distinct classes each trained run predicts on the test set."""
+    with torch.no_grad():
+        device = stack.parameters()[0].device
+        predicted = stack.forward_shared(data.x_test.to(device)).argmax(dim=-1)
+    return [
+        kit.Record(
+            setting=name, seed=seed, metric="classes_predicted", value=float(p.unique().numel())
+        )
+        for (name, seed), p in zip(runs, predicted)
+    ]
 
 
 def check(result: kit.ExperimentResult, cfg: GlorotConfig) -> list[kit.SourceCheck]:
@@ -242,28 +259,28 @@ def _histograms(result: kit.ExperimentResult, metric: str) -> str:
 
 
 def _chance_note(result: kit.ExperimentResult) -> str:
-    """Why runs that end at one identical accuracy do: they predict a single class."""
+    """Why an activation's runs end at identical accuracies: each predicts one class."""
     notes = []
     for act in result.config["activations"]:
-        accs = {
-            v
-            for init in result.config["inits"]
-            for v in kit.scalar_values(result, setting(act, init), "test_acc")
-        }
-        if len(accs) == 1 and None not in accs:
-            acc = accs.pop()
-            note = (
-                f"All {act} runs (both inits, every seed) end at the same test accuracy, "
-                f"{acc:.1%}: each network still predicts one single class for every input, so "
-                "its accuracy is that class's share of the test set."
+        names = [setting(act, init) for init in result.config["inits"]]
+        classes = {v for n in names for v in kit.scalar_values(result, n, "classes_predicted")}
+        if classes != {1.0}:
+            continue
+        accs = [v for n in names for v in kit.scalar_values(result, n, "test_acc")]
+        note = (
+            f"Every {act} run ends predicting one single class for every test input (test "
+            f"accuracy {kit.fmt_range(accs, '.1%')}: the share of that class, chance level). "
+            "For a given seed both inits end at the same accuracy because they predict the same "
+            "class: they see the same mini-batches in the same order, and the output bias follows "
+            "the classes of the latest batches."
+        )
+        if act == "sigmoid":
+            note += (
+                " This is the plateau Glorot & Bengio describe for sigmoid networks (their "
+                "Fig. 2): the top hidden layer saturates and learning stalls for a long time. "
+                "The full-size run (initlab experiment glorot) trains longer."
             )
-            if act == "sigmoid":
-                note += (
-                    " This is the plateau Glorot & Bengio describe for sigmoid networks (their "
-                    "Fig. 2): the top hidden layer saturates and learning stalls for a long "
-                    "time. The full-size run (initlab experiment glorot) trains longer."
-                )
-            notes.append(note)
+        notes.append(note)
     return "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes)
 
 
@@ -320,7 +337,8 @@ def render(result: kit.ExperimentResult) -> list[str]:
                 fig, "Short training run on digits: test accuracy, mean and min–max over seeds."
             )
         )
-    sections += [kit.aggregate_table(result, ("test_acc", "train_acc")), _chance_note(result)]
+    table = kit.aggregate_table(result, ("test_acc", "train_acc", "classes_predicted"))
+    sections += [table, _chance_note(result)]
     return sections
 
 
