@@ -156,8 +156,10 @@ def render(result: kit.ExperimentResult) -> list[str]:
     ax.set_xlabel("iteration (full-batch gradient descent)")
     ax.set_ylabel("training loss (log scale)")
     ax.axhline(math.log(2), color="grey", ls="--", lw=1)
-    ax.text(0, math.log(2) * 1.08, "ln 2", color="grey", fontsize=8)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the curves, never on them
+    # The label sits at the right end, where no curve starts; the legend in the empty top right.
+    ax.text(1.0, math.log(2) * 1.1, "ln 2", color="grey", fontsize=8, ha="right",
+            transform=ax.get_yaxis_transform())  # fmt: skip
+    ax.legend(loc="upper right")
     return [
         kit.figure_to_html(fig, "Training loss per initialization: mean over seeds, band min–max."),
         _render_boundaries(result, inits),

@@ -113,13 +113,18 @@ def render(result: kit.ExperimentResult) -> list[str]:
     plt = kit.pyplot()
     cfg = result.config
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    spectra = {}
     for i, init in enumerate(cfg["inits"]):
         kit.band(axes[0], result, init, "log10_condition", kit.COLORS[i], init)
         svs = result.select(setting=init, metric="log10_singular_values", seed=cfg["seed"])
         if svs:
-            axes[1].hist(
-                np.asarray(svs[0].value), bins=40, color=kit.COLORS[i], alpha=0.6, label=init
-            )
+            spectra[init] = (np.asarray(svs[0].value), kit.COLORS[i])
+    if spectra:
+        # One set of bins for all: an orthogonal spectrum (all ≈ 0) gets a visible bar.
+        values = np.concatenate([v for v, _ in spectra.values()])
+        edges = np.linspace(min(values.min(), -0.5), max(values.max(), 0.5), 41)
+        for init, (v, color) in spectra.items():
+            axes[1].hist(v, bins=edges, color=color, alpha=0.6, label=init)
     axes[0].set_xscale("log", base=2)
     axes[0].set_xlabel("depth (number of matrices)")
     axes[0].set_ylabel("log10(σ_max / σ_min)")
