@@ -13,7 +13,7 @@ $(BIN)/.initlab-installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_PIN)
-	$(BIN)/python -m pip install -q -e '.[test,fast,triton,hf]' $(TORCH_PIN)
+	$(BIN)/python -m pip install -q -e '.[report,test,fast,triton,hf]' $(TORCH_PIN)
 	touch $@
 
 demo: $(BIN)/.initlab-installed

@@ -11,20 +11,16 @@ import time
 
 import torch
 
-import initlab
 from initlab.experiments import (
+    Init,
     Stack,
     TrainSpec,
-    init_model,
+    initialized,
     load_dataset,
     mlp,
     train,
     train_sequential,
 )
-
-
-def _he(w: torch.Tensor, g: torch.Generator) -> None:
-    initlab.kaiming_normal_(w, nonlinearity="relu", generator=g)
 
 
 def main() -> None:
@@ -38,9 +34,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     data = load_dataset("circles", binary=True)
     seeds = list(range(args.runs))
-    models = [
-        init_model(mlp((2, 10, 5, 1)), _he, initlab.seeded_generator(s, "bench")) for s in seeds
-    ]
+    models = [initialized(mlp((2, 10, 5, 1)), Init("he_normal"), s, "bench") for s in seeds]
     spec = TrainSpec(lr=0.01, steps=args.steps, log_every=args.steps)
     # Warm both paths up first (allocator, autograd and optimizer set-up), then take the
     # best of --repeats alternating rounds so a load spike on a shared machine does not decide.

@@ -37,7 +37,7 @@ def test_report_figures_render_in_chromium(tmp_path):
     try:
         results = [
             run_experiment("orthogonal", width=16, depths=[1, 8]),
-            run_experiment("symmetry", steps=50, log_every=25),
+            run_experiment("symmetry", train={"steps": 50, "log_every": 25}),
         ]
     finally:
         torch.set_num_threads(threads)

@@ -13,6 +13,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from initlab._report import MissingDependencyError
+
 __all__ = ["build_parser", "main"]
 
 # Modules exposing ``register(subparsers) -> None``.
@@ -48,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, KeyError, MissingDependencyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"initlab {args.command}: error: {message}", file=sys.stderr)
         return 2

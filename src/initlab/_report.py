@@ -1,19 +1,49 @@
 """Self-contained HTML reports: styles inline, figures embedded as base64 PNG.
 
 Renderers build a list of sections from tidy records; nothing here computes
-statistics. A report opens offline in any browser.
+statistics. A report opens offline in any browser. :func:`pyplot` is the one
+matplotlib set-up of the project (lazy import, Agg backend, one style), used by
+the experiments and the doctor. matplotlib and scikit-learn come with the
+``report`` extra; :func:`require_report` says how to install it.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import importlib
 import io
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["figure_to_html", "html_table", "write_report"]
+__all__ = [
+    "REPORT_EXTRA",
+    "MissingDependencyError",
+    "check_output_dir",
+    "figure_to_html",
+    "html_table",
+    "pyplot",
+    "require_report",
+    "write_report",
+]
+
+#: What to run to get what reports, experiments and the demo need.
+REPORT_EXTRA = "pip install 'initlab[report]'"
+_REPORT_MODULES = ("matplotlib", "sklearn")
+
+# One look for every figure initlab draws.
+_STYLE_RC = {
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "font.size": 10,
+    "legend.frameon": True,
+    "legend.framealpha": 0.85,
+    "legend.edgecolor": "none",
+}
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;
@@ -31,13 +61,62 @@ figcaption{font-size:.9em;color:#555}
 """
 
 
+class MissingDependencyError(ImportError):
+    """An optional dependency is not installed; the message says which extra brings it."""
+
+
+def require_report(purpose: str) -> None:
+    """Import matplotlib and scikit-learn, or raise :class:`MissingDependencyError`
+    naming ``purpose`` and ``pip install 'initlab[report]'``."""
+    for name in _REPORT_MODULES:
+        _import(name, purpose)
+
+
+def _import(name: str, purpose: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{purpose} needs {name}, which is not installed; install it with: {REPORT_EXTRA}"
+        ) from exc
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (files only, no display) with initlab's style.
+
+    Imported on first use, so ``import initlab`` never loads matplotlib.
+    """
+    matplotlib = _import("matplotlib", "drawing a report figure")
+    matplotlib.use("Agg")
+    plt = importlib.import_module("matplotlib.pyplot")
+    plt.rcParams.update(_STYLE_RC)
+    return plt
+
+
+def check_output_dir(arg: str, path: str | Path) -> Path:
+    """``path`` as a folder a report can be written to, checked before any work is done.
+
+    It may not exist yet (its nearest existing parent must then be a writable folder);
+    an existing file or a read-only folder is a ``ValueError`` naming ``arg``.
+    """
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{arg}={str(path)!r} is an existing file; give a folder for the report")
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ValueError(f"{arg}={str(path)!r}: {str(probe)!r} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"{arg}={str(path)!r}: folder {str(probe)!r} is not writable")
+    return out
+
+
 def figure_to_html(fig: Any, caption: str = "", *, dpi: int = 110) -> str:
     """Render a matplotlib figure as an embedded ``<figure>`` and close it."""
-    import matplotlib.pyplot as plt
-
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
+    pyplot().close(fig)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     alt = html.escape(caption or "figure")
     cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""

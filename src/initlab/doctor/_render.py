@@ -121,12 +121,9 @@ def render_findings(diagnosis: Diagnosis) -> Any:
 
 # -- HTML ---------------------------------------------------------------------------------
 def _pyplot() -> Any:
-    import matplotlib
+    from initlab._report import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def _depth_figure(diagnoses: Sequence[Diagnosis]) -> str:

@@ -1,29 +1,37 @@
-"""``initlab demo`` and ``initlab experiment NAME``: run, show progress, summarize, write a report."""  # noqa: E501
+"""``initlab demo`` and ``initlab experiment NAME``: run, show progress, summarize, write a report.
+
+Everything that can be checked is checked before any work starts: the output
+folder, the seeds, the config (``--set``) and the report's optional dependencies.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from initlab.experiments._common import ExperimentResult, Progress
+from initlab._report import check_output_dir, require_report
+from initlab.experiments._base import MAX_SEEDS, ExperimentResult, Progress
 from initlab.experiments._demo import DemoConfig, conclusion, run_demo, write_demo
-from initlab.experiments._registry import EXPERIMENTS, get_experiment, run_experiment
-from initlab.experiments._report import write_results
+from initlab.experiments._plots import write_results
+from initlab.experiments._registry import EXPERIMENTS, get_experiment, make_config, run_experiment
 
 __all__ = ["register"]
 
 
 def register(subparsers: Any) -> None:
     """Add the ``demo`` and ``experiment`` sub-commands."""
-    demo = subparsers.add_parser(
-        "demo", help="run the classic initialization experiments (a few minutes) and write a report"
-    )
+    about = "run the classic initialization experiments at demo size (about a minute on 2 cores) and write a report"  # noqa: E501
+    demo = subparsers.add_parser("demo", help=about, description=about[0].upper() + about[1:] + ".")
     _common_args(demo, default_out="initlab-demo")
     demo.set_defaults(func=_run_demo)
-    exp = subparsers.add_parser("experiment", help="run one experiment at full size")
+    about = "run one experiment at full size and write its report"
+    exp = subparsers.add_parser(
+        "experiment", help=about, description=about[0].upper() + about[1:] + "."
+    )
     exp.add_argument("name", metavar="NAME", help="one of: " + ", ".join(EXPERIMENTS))
     _common_args(exp, default_out=None)
     exp.add_argument(
@@ -31,21 +39,50 @@ def register(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="FIELD=JSON",
-        help="override a config field, e.g. --set iterations=2000 --set 'inits=[\"he\"]'",
+        help="override a config field; nested fields with a dot, e.g. --set train.steps=2000 "
+        "--set 'inits=[\"he\"]'",
     )
     exp.set_defaults(func=_run_experiment)
 
 
+def _seeds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_SEEDS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be a whole number from 1 to {MAX_SEEDS} "
+            "(every seed is one more model per setting in memory)"
+        )
+    return value
+
+
+def _threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number >= 1")
+    return value
+
+
 def _common_args(parser: argparse.ArgumentParser, default_out: str | None) -> None:
-    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3)")
+    parser.add_argument(
+        "--seeds", type=_seeds, default=None, help=f"number of seeds, 1 to {MAX_SEEDS} (default 3)"
+    )
     parser.add_argument("--seed", type=int, default=None, help="first seed (default 0)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
     parser.add_argument(
-        "--out", default=default_out, help="output folder (index.html, results.json)"
+        "--out",
+        default=default_out,
+        help="output folder for index.html and results.json"
+        + (f" (default {default_out})" if default_out else " (default initlab-NAME)"),
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=_threads,
         default=1,
         help="torch CPU threads (default 1: the models are tiny, and extra intra-op threads "
         "only add synchronization; the vectorized runs already batch the work)",
@@ -54,17 +91,23 @@ def _common_args(parser: argparse.ArgumentParser, default_out: str | None) -> No
 
 
 def _overrides(pairs: list[str]) -> dict[str, Any]:
-    import json
-
+    """``FIELD=JSON`` pairs as a nested dict (``train.steps=5`` → ``{"train": {"steps": 5}}``)."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        if not sep or not key:
+        if not sep or not key or "" in key.split("."):
             raise ValueError(f"--set {pair!r} must look like FIELD=VALUE (VALUE in JSON)")
         try:
-            out[key] = json.loads(raw)
+            value = json.loads(raw)
         except json.JSONDecodeError:
-            out[key] = raw
+            value = raw
+        *parents, leaf = key.split(".")
+        slot = out
+        for name in parents:
+            slot = slot.setdefault(name, {})
+            if not isinstance(slot, dict):
+                raise ValueError(f"--set {pair!r}: {name!r} is also set to a plain value")
+        slot[leaf] = value
     return out
 
 
@@ -96,24 +139,19 @@ def _progress(quiet: bool) -> Iterator[Progress | None]:
         yield update
 
 
-def _setup(args: argparse.Namespace) -> None:
-    if args.threads is not None:
-        import torch
+def _prepare(args: argparse.Namespace, out: str, command: str) -> None:
+    """Checks that would otherwise fail after the work: output folder, optional packages."""
+    check_output_dir("--out", out)
+    require_report(f"initlab {command}")
+    import torch
 
-        if args.threads < 1:
-            raise ValueError(f"--threads={args.threads} must be >= 1")
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    _setup(args)
-    config = DemoConfig.from_dict(
-        {
-            k: v
-            for k, v in {"seeds": args.seeds, "seed": args.seed, "device": args.device}.items()
-            if v is not None
-        }
-    )
+    common = {"seeds": args.seeds, "seed": args.seed, "device": args.device}
+    config = DemoConfig.from_dict({k: v for k, v in common.items() if v is not None})
+    _prepare(args, args.out, "demo")
     start = time.perf_counter()
     with _progress(args.quiet) as progress:
         results = run_demo(config, progress)
@@ -123,16 +161,15 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _run_experiment(args: argparse.Namespace) -> int:
-    _setup(args)
     exp = get_experiment(args.name)
     changes = {"seeds": args.seeds, "seed": args.seed, "device": args.device}
+    config = make_config(exp.name, _overrides(args.set), **changes)
+    out = args.out or f"initlab-{exp.name}"
+    _prepare(args, out, "experiment")
     start = time.perf_counter()
     with _progress(args.quiet) as progress:
-        result = run_experiment(exp.name, _overrides(args.set), progress=progress, **changes)
-    out = args.out or f"initlab-{exp.name}"
-    html_path, json_path = write_results(
-        [result], out, title=f"initlab experiment {exp.name}", docs={exp.name: exp.doc}
-    )
+        result = run_experiment(exp.name, config, progress=progress)
+    html_path, json_path = write_results([result], out, title=f"initlab experiment {exp.name}")
     _print_summary([result], time.perf_counter() - start, html_path, json_path)
     return 0
 

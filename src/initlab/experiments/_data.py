@@ -13,11 +13,47 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from initlab._validation import unknown_name_error
+from initlab._validation import check_positive, unknown_name_error
+from initlab.experiments._base import Spec, check_int
 
-__all__ = ["DATASETS", "Dataset", "load_dataset"]
+__all__ = ["DATASETS", "DataSpec", "Dataset", "load_dataset"]
 
 DATASETS = ("digits", "circles", "moons")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataSpec(Spec):
+    """Which data an experiment trains on: a name from :data:`DATASETS` or a ``.pt`` path,
+    the split seed, split sizes and noise (None: the dataset's own default)."""
+
+    dataset: str = "digits"
+    data_seed: int = 0
+    n_train: int | None = None
+    n_test: int | None = None
+    noise: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dataset, str):
+            raise TypeError(f"dataset={self.dataset!r} must be a dataset name or a .pt path")
+        if self.dataset not in DATASETS and not self.dataset.endswith(".pt"):
+            raise unknown_name_error("dataset", self.dataset, [*DATASETS, "<path to a .pt file>"])
+        check_int("data_seed", self.data_seed, minimum=0)
+        for arg in ("n_train", "n_test"):
+            if getattr(self, arg) is not None:
+                check_int(arg, getattr(self, arg), minimum=2)
+        if self.noise is not None:
+            check_positive("noise", self.noise, allow_zero=True)
+
+    def load(self, *, binary: bool = False) -> Dataset:
+        """The dataset (see :func:`load_dataset`)."""
+        return load_dataset(
+            self.dataset,
+            data_seed=self.data_seed,
+            n_train=self.n_train,
+            n_test=self.n_test,
+            noise=self.noise,
+            binary=binary,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

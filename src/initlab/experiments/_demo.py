@@ -1,28 +1,16 @@
-"""``initlab demo``: a curated set of experiments sized for a few minutes on a 2-core CPU."""
+"""``initlab demo``: every experiment that has a demo size, in order, sized for ~1 minute on 2 cores."""  # noqa: E501
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from initlab.experiments._common import ExperimentConfig, ExperimentResult, Progress, check_names
+from initlab.experiments._base import ExperimentConfig, ExperimentResult, Progress, check_names
+from initlab.experiments._plots import write_results
 from initlab.experiments._registry import EXPERIMENTS, get_experiment, run_experiment
-from initlab.experiments._report import write_results
 
-__all__ = ["DEMO_EXPERIMENTS", "DemoConfig", "conclusion", "run_demo", "write_demo"]
+__all__ = ["DemoConfig", "conclusion", "demo_experiments", "run_demo", "write_demo"]
 
-DEMO_EXPERIMENTS = (
-    "depth",
-    "circles",
-    "symmetry",
-    "glorot",
-    "he",
-    "orthogonal",
-    "weight-decay",
-    "shared",
-)
 DEMO_TITLE = "initlab demo: the classic initialization experiments, reproduced"
 DEMO_INTRO = (
     "Each experiment below reruns a claim from the initialization literature with several "
@@ -32,11 +20,16 @@ DEMO_INTRO = (
 )
 
 
+def demo_experiments() -> tuple[str, ...]:
+    """The registered experiments that have a demo size, in their order."""
+    return tuple(name for name, exp in EXPERIMENTS.items() if exp.demo is not None)
+
+
 @dataclass(kw_only=True)
 class DemoConfig(ExperimentConfig):
     """Which experiments run (each at its demo size), with how many seeds, on which device."""
 
-    experiments: tuple[str, ...] = DEMO_EXPERIMENTS
+    experiments: tuple[str, ...] = field(default_factory=demo_experiments)
 
     def validate(self) -> None:
         check_names("experiments", self.experiments, EXPERIMENTS)
@@ -45,26 +38,17 @@ class DemoConfig(ExperimentConfig):
 def run_demo(
     config: DemoConfig | None = None, progress: Progress | None = None
 ) -> list[ExperimentResult]:
-    """Run the curated experiments in order; each at its registered demo size."""
+    """Run the demo's experiments in order, each at its registered demo size."""
     config = config or DemoConfig()
-    results = []
-    for name in config.experiments:
-        demo: Mapping[str, Any] = get_experiment(name).demo or {}
-        results.append(
-            run_experiment(
-                name,
-                dict(demo),
-                progress=progress,
-                seeds=config.seeds,
-                seed=config.seed,
-                device=config.device,
-            )
-        )
-    return results
+    common = {"seeds": config.seeds, "seed": config.seed, "device": config.device}
+    return [
+        run_experiment(name, dict(get_experiment(name).demo or {}), progress=progress, **common)
+        for name in config.experiments
+    ]
 
 
 def conclusion(result: ExperimentResult) -> str:
-    """One line: how many findings agree with their sources, and the first that differs."""
+    """One line: how many checks agree with their sources, and the first that differs."""
     agree = [f for f in result.findings if f.agrees is True]
     differ = [f for f in result.findings if f.agrees is False]
     line = f"{len(agree)}/{len(result.findings)} findings agree"
@@ -77,5 +61,4 @@ def conclusion(result: ExperimentResult) -> str:
 
 def write_demo(results: list[ExperimentResult], out_dir: str | Path) -> tuple[Path, Path]:
     """``out_dir/index.html`` and ``out_dir/results.json`` for the demo's results."""
-    docs = {r.name: get_experiment(r.name).doc for r in results}
-    return write_results(results, out_dir, title=DEMO_TITLE, intro=DEMO_INTRO, docs=docs)
+    return write_results(results, out_dir, title=DEMO_TITLE, intro=DEMO_INTRO)

@@ -1,8 +1,9 @@
-"""What every experiment shares: its config base, tidy records, findings and results.
+"""What every experiment shares: its config base, tidy records, source checks and results.
 
-An experiment is a pure function ``run(config, progress) -> ExperimentResult``.
-It collects tidy :class:`Record` rows (one per setting, seed, metric and index);
-aggregates, JSON and the HTML report are all derived from those rows.
+An experiment's ``run(config, tick)`` returns tidy :class:`Record` rows (one per
+setting, seed, metric and index); its ``check`` compares them with what the
+source states (:class:`SourceCheck`); aggregates, JSON and the HTML report are
+all derived from those rows.
 """
 
 from __future__ import annotations
@@ -19,11 +20,15 @@ import torch
 from initlab._validation import check_choice, check_positive, unknown_name_error
 
 __all__ = [
+    "MAX_SEEDS",
     "ExperimentConfig",
     "ExperimentResult",
-    "Finding",
     "Progress",
     "Record",
+    "Source",
+    "SourceCheck",
+    "Spec",
+    "Tick",
     "aggregate",
     "per_seed",
     "resolve_device",
@@ -31,8 +36,10 @@ __all__ = [
 
 # ``progress(experiment_name, completed_units, total_units)``; the CLI draws a bar from it.
 Progress = Callable[[str, int, int], None]
+# ``tick(completed_units, total_units)``: the progress of one running experiment.
+Tick = Callable[[int, int], None]
 Value = float | None | list[Any]
-C = TypeVar("C", bound="ExperimentConfig")
+S = TypeVar("S", bound="Spec")
 
 
 def resolve_device(device: str) -> torch.device:
@@ -59,8 +66,43 @@ def resolve_device(device: str) -> torch.device:
     return parsed
 
 
+class Spec:
+    """Plain-dict and JSON round trip for the keyword-only dataclasses of experiments.
+
+    A field whose default is itself a :class:`Spec` (an experiment's ``train`` or
+    ``data``) is read back from a nested dict; lists become tuples.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (tuples become lists, nested specs dicts)."""
+        return json_ready(dataclasses.asdict(self))  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[S], data: Mapping[str, Any]) -> S:
+        """Inverse of :meth:`to_dict`; unknown keys are an error naming the known ones."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"{cls.__name__} must be built from a mapping, got {data!r}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        kwargs = {}
+        for key, value in data.items():
+            if key not in fields:
+                raise unknown_name_error(f"{cls.__name__} field", key, fields)
+            default = fields[key].default
+            if isinstance(default, Spec) and isinstance(value, Mapping):
+                value = type(default).from_dict(value)
+            kwargs[key] = _tuplify(value)
+        return cls(**kwargs)
+
+    def replace(self: S, **changes: Any) -> S:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+#: Every seed is one more model in memory (the runs of a setting train as one stack).
+MAX_SEEDS = 256
+
+
 @dataclass(kw_only=True)
-class ExperimentConfig:
+class ExperimentConfig(Spec):
     """Fields every experiment has: how many seeds, the first seed, and the device.
 
     Runs use seeds ``seed, seed + 1, ..., seed + seeds - 1``; each run's randomness
@@ -72,8 +114,13 @@ class ExperimentConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        _check_int("seeds", self.seeds, minimum=1)
-        _check_int("seed", self.seed, minimum=0)
+        check_int("seeds", self.seeds, minimum=1)
+        if self.seeds > MAX_SEEDS:
+            raise ValueError(
+                f"seeds={self.seeds} is more than {MAX_SEEDS}: every seed adds one model per "
+                "setting to memory; run several experiments with different --seed instead"
+            )
+        check_int("seed", self.seed, minimum=0)
         resolve_device(self.device)
         self.validate()
 
@@ -88,23 +135,17 @@ class ExperimentConfig:
     def torch_device(self) -> torch.device:
         return resolve_device(self.device)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict (tuples become lists)."""
-        return json_ready(dataclasses.asdict(self))
 
-    @classmethod
-    def from_dict(cls: type[C], data: Mapping[str, Any]) -> C:
-        """Inverse of :meth:`to_dict`; unknown keys are an error naming the known ones."""
-        if not isinstance(data, Mapping):
-            raise TypeError(f"config must be a mapping, got {type(data).__name__}")
-        names = [f.name for f in dataclasses.fields(cls)]
-        for key in data:
-            if key not in names:
-                raise unknown_name_error(f"{cls.__name__} field", key, names)
-        return cls(**{k: _tuplify(v) for k, v in data.items()})
-
-    def replace(self: C, **changes: Any) -> C:
-        return dataclasses.replace(self, **changes)
+def merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``changes``; nested dicts (and specs) merge key by key."""
+    out = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, Spec):
+            value = value.to_dict()
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            value = merge(out[key], value)
+        out[key] = value
+    return out
 
 
 def _tuplify(value: Any) -> Any:
@@ -124,17 +165,13 @@ def json_ready(value: Any) -> Any:
     return value
 
 
-def _check_int(arg: str, value: object, *, minimum: int) -> int:
+def check_int(arg: str, value: object, *, minimum: int = 1) -> int:
+    """``value`` as an integer >= ``minimum``; errors name ``arg`` and echo the value."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{arg}={value!r} must be an integer")
     if value < minimum:
         raise ValueError(f"{arg}={value!r} must be >= {minimum}")
     return value
-
-
-def check_int(arg: str, value: object, *, minimum: int = 1) -> int:
-    """Public wrapper used by experiment configs."""
-    return _check_int(arg, value, minimum=minimum)
 
 
 def check_fields(
@@ -157,9 +194,9 @@ def check_fields(
             if not value:
                 raise ValueError(f"{name}=() must list at least one entry")
             for i, entry in enumerate(value):
-                _check_int(f"{name}[{i}]", entry, minimum=minimum)
+                check_int(f"{name}[{i}]", entry, minimum=minimum)
         else:
-            _check_int(name, value, minimum=minimum)
+            check_int(name, value, minimum=minimum)
     for name in positive:
         check_positive(name, getattr(config, name))
     for name in non_negative:
@@ -192,13 +229,28 @@ class Record:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Finding:
-    """One claim checked against our runs, with the source's figure when it states one."""
+class Source:
+    """A publication or course a reader can look up: who, when, what, and where."""
+
+    citation: str
+    url: str | None = None
+
+    def __str__(self) -> str:
+        return self.citation if self.url is None else f"{self.citation} <{self.url}>"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceCheck:
+    """One claim of a source checked against our runs, with the source's figure if it gives one.
+
+    ``agrees`` is True/False when the claim can be tested on our numbers, None when
+    it is only shown (e.g. a panel the source does not have).
+    """
 
     claim: str
     ours: str
     published: str | None = None
-    source: str | None = None
+    source: Source | None = None
     agrees: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -213,7 +265,7 @@ class ExperimentResult:
     title: str
     config: dict[str, Any]
     records: list[Record] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[SourceCheck] = field(default_factory=list)
     seconds: float = 0.0
 
     def select(self, **where: Any) -> list[Record]:

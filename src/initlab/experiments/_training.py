@@ -1,5 +1,11 @@
 """Many small models trained as one: parameters stacked along a leading run axis.
 
+Every model is initialized by :func:`initlab.rules.init_model` (the one model
+walker) before it joins a stack: :func:`initialized` turns "this scheme for the
+weights, this constant for the biases" into two rules and draws them from one
+seeded generator, so a run's weights depend only on its seed and setting, never
+on which stack it trains in.
+
 R models of one architecture become a :class:`Stack` whose parameters have shape
 ``(R, *shape)`` (``torch.func.stack_module_state``). ``nn.Sequential`` models of
 Linear, Conv2d and parameter-free layers run through batched matmuls and
@@ -14,7 +20,7 @@ time with plain modules: the reference for tests and the benchmark.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,49 +28,74 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from initlab._activations import activation_module
+from initlab._registry import get
 from initlab._sampling import seeded_generator
 from initlab._validation import check_choice, check_positive
-from initlab.experiments._common import check_int
+from initlab.experiments._base import Record, Spec, Tick, check_int, finite_or_none
 from initlab.experiments._data import Dataset
+from initlab.rules import Rule
+from initlab.rules import init_model as init_by_rules
 
 __all__ = [
-    "ACTIVATION_MODULES",
     "OPTIMIZERS",
+    "Init",
     "Single",
     "Stack",
     "TrainLog",
     "TrainSpec",
-    "WeightInit",
-    "init_model",
+    "Trained",
+    "initialized",
     "mlp",
     "small_cnn",
     "train",
+    "train_runs",
     "train_sequential",
 ]
 
-# (tensor, generator) -> None: fills a weight in place.
-WeightInit = Callable[[torch.Tensor, torch.Generator], object]
-ACTIVATION_MODULES: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "softsign": nn.Softsign,
-    "leaky_relu": nn.LeakyReLU,
-    "gelu": nn.GELU,
-    "linear": nn.Identity,
-}
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 
 
-def _activation(name: str) -> nn.Module:
-    return ACTIVATION_MODULES[check_choice("activation", name, ACTIVATION_MODULES)]()
+@dataclass(frozen=True)
+class Init:
+    """A weight scheme by registry name and keyword arguments, with a label for reports.
+
+    >>> Init("normal", {"std": 10.0}, "N(0,1)·10").rules(bias=0.0)[0].scheme
+    'normal'
+    """
+
+    scheme: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+    def rules(self, *, bias: float) -> list[Rule]:
+        """Two rules: this scheme for every weight, the constant ``bias`` for every bias."""
+        return [
+            Rule(scheme=self.scheme, args=dict(self.args), role="weight"),
+            Rule(scheme="constant", args={"value": bias}, role="bias"),
+        ]
+
+    def fill(self, tensor: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Fill one bare tensor (no model around it) with this scheme."""
+        result: torch.Tensor = get(self.scheme, **self.args)(tensor, generator=generator)
+        return result
+
+
+def initialized(
+    model: nn.Module, init: Init, seed: int, *names: object, bias: float = 0.0
+) -> nn.Module:
+    """``model`` initialized by :func:`initlab.rules.init_model` with ``init.rules(bias)``,
+    drawing in module order from ``seeded_generator(seed, *names)``; returns ``model``."""
+    generator = seeded_generator(seed, *names)
+    init_by_rules(model, init.rules(bias=bias), generator=generator)
+    return model
 
 
 def mlp(sizes: Sequence[int], activation: str = "relu") -> nn.Sequential:
     """Linear layers ``sizes[0] → … → sizes[-1]`` with ``activation`` between them.
 
     Built on the meta device and materialized empty, so PyTorch's default init
-    (which draws from the global generator) never runs: call :func:`init_model`.
+    (which draws from the global generator) never runs: call :func:`initialized`.
     """
     if len(sizes) < 2:
         raise ValueError(f"sizes={list(sizes)!r} needs at least an input and an output size")
@@ -73,7 +104,7 @@ def mlp(sizes: Sequence[int], activation: str = "relu") -> nn.Sequential:
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(nn.Linear(n_in, n_out))
             if i < len(sizes) - 2:
-                layers.append(_activation(activation))
+                layers.append(activation_module(activation))
         model = nn.Sequential(*layers)
     return model.to_empty(device="cpu")
 
@@ -87,35 +118,13 @@ def small_cnn(
         layers: list[nn.Module] = []
         in_ch = 1
         for i, out_ch in enumerate(channels):
-            layers += [nn.Conv2d(in_ch, out_ch, 3, padding=1), _activation(activation)]
+            layers += [nn.Conv2d(in_ch, out_ch, 3, padding=1), activation_module(activation)]
             if i == 0:
                 layers.append(nn.MaxPool2d(2))
             in_ch = out_ch
         layers += [nn.Flatten(), nn.Linear(in_ch * (side // 2) ** 2, n_classes)]
         model = nn.Sequential(*layers)
     return model.to_empty(device="cpu")
-
-
-def init_model(
-    model: nn.Module,
-    weight_init: WeightInit | Sequence[WeightInit],
-    generator: torch.Generator,
-    *,
-    bias_value: float = 0.0,
-) -> nn.Module:
-    """Fill every weight (dim ≥ 2) with ``weight_init`` (one, or one per weight in
-    order) from ``generator``, and every bias with ``bias_value``."""
-    weights = [p for p in model.parameters() if p.dim() >= 2]
-    inits = [weight_init] * len(weights) if callable(weight_init) else list(weight_init)
-    if len(inits) != len(weights):
-        raise ValueError(f"got {len(inits)} weight initializers for {len(weights)} weights")
-    with torch.no_grad():
-        for weight, init in zip(weights, inits):
-            init(weight, generator)
-        for p in model.parameters():
-            if p.dim() < 2:
-                p.fill_(bias_value)
-    return model
 
 
 class Stack:
@@ -236,8 +245,12 @@ Runner = Stack | Single
 
 
 @dataclass(frozen=True, kw_only=True)
-class TrainSpec:
-    """How to train: optimizer by name, learning rate, steps, batch (None = full batch)."""
+class TrainSpec(Spec):
+    """How to train: optimizer by name, learning rate, steps, batch (None = full batch).
+
+    ``momentum`` applies to SGD and RMSprop; ``grad_norm_steps`` logs per-layer
+    gradient norms over the first steps; ``steps=0`` only evaluates at init.
+    """
 
     optimizer: str = "sgd"
     lr: float = 0.01
@@ -251,7 +264,7 @@ class TrainSpec:
     def __post_init__(self) -> None:
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_positive("lr", self.lr)
-        check_int("steps", self.steps, minimum=1)
+        check_int("steps", self.steps, minimum=0)
         check_int("log_every", self.log_every, minimum=1)
         check_int("grad_norm_steps", self.grad_norm_steps, minimum=0)
         check_positive("weight_decay", self.weight_decay, allow_zero=True)
@@ -412,3 +425,66 @@ def train_sequential(
     """The same runs as ``train(Stack(models), ...)``, one plain module at a time."""
     logs = [train(Single(copy.deepcopy(m), device), data, spec, [s]) for m, s in zip(models, seeds)]
     return TrainLog.concat(logs)
+
+
+@dataclass(kw_only=True)
+class Trained:
+    """What :func:`train_runs` returns: tidy records, the raw log and the trained stack."""
+
+    records: list[Record]
+    log: TrainLog
+    stack: Stack
+
+
+def train_runs(
+    runs: Sequence[tuple[str, int]],
+    models: Sequence[nn.Module],
+    data: Dataset,
+    spec: TrainSpec,
+    *,
+    device: torch.device,
+    tick: Tick,
+    done: int = 0,
+    total: int | None = None,
+    curves: Sequence[str] = (),
+    on_log: Callable[[int, Stack], object] | None = None,
+) -> Trained:
+    """Train ``models`` (run r is ``runs[r] = (setting, seed)``) as one stack; tidy records.
+
+    Records per run: ``<metric>_curve`` at every logged step for each of ``curves``,
+    the final ``train_loss, train_acc, test_loss, test_acc, weight_norm``, and, with
+    ``spec.grad_norm_steps``, ``early_grad_norm`` per layer (mean over those steps).
+    ``tick(done + step, total)`` reports progress (``total`` defaults to the steps);
+    ``on_log(step, stack)`` runs at step 0 and at every logged step.
+    """
+    stack = Stack(models, device)
+
+    def logged(step: int) -> None:
+        tick(done + step, total if total is not None else spec.steps)
+        if on_log is not None:
+            on_log(step, stack)
+
+    if on_log is not None:
+        on_log(0, stack)
+
+    log = train(stack, data, spec, [seed for _, seed in runs], on_log=logged)
+    records: list[Record] = []
+    for r, (setting, seed) in enumerate(runs):
+        row: dict[str, Any] = {"setting": setting, "seed": seed}
+        for key in curves:
+            values = log.metrics[key][r].tolist()
+            records += [
+                Record(**row, metric=f"{key}_curve", index=step, value=finite_or_none(v))
+                for step, v in zip(log.steps, values)
+            ]
+        records += [
+            Record(**row, metric=key, value=finite_or_none(float(m[r, -1])))
+            for key, m in log.metrics.items()
+        ]
+        if log.grad_norms is not None:
+            early = log.grad_norms[r].mean(dim=0).tolist()  # mean over the first steps
+            records += [
+                Record(**row, metric="early_grad_norm", index=layer, value=finite_or_none(v))
+                for layer, v in enumerate(early, 1)
+            ]
+    return Trained(records=records, log=log, stack=stack)
