@@ -34,7 +34,7 @@ from initlab.doctor._stats import (
 )
 from initlab.doctor._verdicts import judge
 
-__all__ = ["diagnose"]
+__all__ = ["check_device", "diagnose"]
 
 LossFn = Callable[[Any], torch.Tensor]
 
@@ -68,7 +68,7 @@ def diagnose(
     ['0', '1']
     """
     config = config or DoctorConfig()
-    _check_device(model)
+    check_device(model)
     resolved = build_probe(model, inputs, probe, seed=config.seed, batch_size=config.batch_size)
     deferred = Deferred()
     with _preserved(model, config.seed):
@@ -76,7 +76,7 @@ def diagnose(
         entries, spectra_skipped = _queue_params(model, grads, config, deferred, recorder.flops)
         deferred.fetch()  # the one device-to-host transfer of every statistic
         calls = recorder.resolve()
-        jacobian, skipped = _jacobian(model, resolved, config)
+        jacobian, rank, skipped = _jacobian(model, resolved, config)
     records = _call_records(run, calls) + _param_records(run, calls, entries, deferred)
     records += [
         StatRecord(
@@ -91,6 +91,19 @@ def diagnose(
         )
         for k, value in enumerate(jacobian)
     ]
+    if rank is not None:
+        records += [
+            StatRecord(
+                run=run,
+                index=-1,
+                layer=MODEL_LAYER,
+                type=type(model).__name__,
+                kind="model",
+                statistic=statistic,
+                value=float(value),
+            )
+            for statistic, value in (("jacobian_rank", rank[0]), ("jacobian_rank_exact", rank[1]))
+        ]
     findings = judge(records, config.thresholds, run)
     if spectra_skipped:
         findings.append(
@@ -142,7 +155,7 @@ def _with_grad(value: Any) -> Any:
     return value
 
 
-def _check_device(model: nn.Module) -> None:
+def check_device(model: nn.Module) -> None:
     meta = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if meta:
         raise ValueError(
@@ -219,6 +232,8 @@ def _call_records(run: str, calls: list[Call]) -> list[StatRecord]:
                 stats["act_log_growth"] = math.log(m2 / previous)
             previous = m2
         stats.update({f"act_param_{k}": float(v) for k, v in call.params.items()})
+        if call.normalizes:
+            stats["normalizes"] = 1.0
         if call.grad_norm is not None:
             stats["grad_norm"] = call.grad_norm
             # Per element: output tensors shrink and grow along a network, norms with them.
@@ -376,12 +391,15 @@ def _param_stats(entry: _ParamEntry, deferred: Deferred) -> dict[str, float]:
     return stats
 
 
-def _jacobian(model: nn.Module, probe: Probe, config: DoctorConfig) -> tuple[list[float], str]:
+def _jacobian(
+    model: nn.Module, probe: Probe, config: DoctorConfig
+) -> tuple[list[float], tuple[int, bool] | None, str]:
+    """Singular values, (numerical rank, exact?) and why it was skipped ('' if not)."""
     if config.jacobian_steps == 0:
-        return [], ""
+        return [], None, ""
     x = next((a for a in probe.args if isinstance(a, torch.Tensor)), None)
     if x is None or not x.is_floating_point():
-        return [], "it needs a floating-point first positional input (token ids are not)"
+        return [], None, "it needs a floating-point first positional input (token ids are not)"
     batch = x.shape[0]
     take = min(batch, config.jacobian_batch)
 
@@ -400,9 +418,9 @@ def _jacobian(model: nn.Module, probe: Probe, config: DoctorConfig) -> tuple[lis
 
     generator = seeded_generator(config.seed, "doctor-jacobian")
     try:
-        values = lanczos_singular_values(
+        values, rank, exact = lanczos_singular_values(
             fn, args[0][:1], steps=config.jacobian_steps, generator=generator
         )
     except (RuntimeError, NotImplementedError) as exc:
-        return [], f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-    return values, ""
+        return [], None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    return values, (rank, exact), ""

@@ -24,6 +24,7 @@ from torch.utils.hooks import RemovableHandle
 
 from initlab._activations import function_activation, module_activation
 from initlab.doctor._stats import Deferred, Slot, activation_stats, histogram, unpack_histogram
+from initlab.rules import is_norm_module
 
 __all__ = ["Call", "Recorder", "first_float_tensor"]
 
@@ -43,6 +44,7 @@ class Call:
     params: dict[str, float]
     stats: dict[str, float]
     numel: int = 0
+    normalizes: bool = False
     act_hist: Histogram | None = None
     grad_norm: float | None = None
     grad_hist: Histogram | None = None
@@ -171,6 +173,7 @@ class Recorder:
         self._record(
             self._unique(label), type(module).__name__, kind, label, activation, tensor, params
         )
+        self.calls[-1].normalizes = kind == "layer" and is_norm_module(module)
 
     def on_functional(self, activation: str, out: torch.Tensor) -> None:
         """A functional activation; skipped inside activation modules (nn.ReLU calls F.relu)."""

@@ -17,7 +17,14 @@ import initlab
 from initlab._activations import ACTIVATIONS
 from initlab._gains import recommendation, recommended_scheme
 from initlab.doctor._config import Thresholds
-from initlab.doctor._records import Finding, StatRecord, block_table, jacobian_values, layer_table
+from initlab.doctor._records import (
+    Finding,
+    StatRecord,
+    block_table,
+    jacobian_rank,
+    jacobian_values,
+    layer_table,
+)
 
 __all__ = ["guess_scheme", "judge", "matches_recommended", "row_activation"]
 
@@ -42,6 +49,9 @@ FAN_MODES = ("fan_in", "fan_out", "fan_avg")
 #: Of a token (integer) input, the reference std is the median of the first layers' stds:
 #: one odd embedding scale (RWKV's 1e-4) does not become the yardstick of the network.
 TOKEN_REFERENCE_LAYERS = 5
+#: Outputs that are distributions (softmax over one token is exactly 1, std 0): their
+#: spread is not a signal scale.
+PROBABILITY_TYPES = ("Softmax", "Softmin", "Softmax2d", "LogSoftmax")
 
 
 def _fan(fan_in: float, fan_out: float, mode: str) -> float:
@@ -191,7 +201,7 @@ def _advice(rows: Sequence[Row]) -> str:
         guess_scheme(w["weight_std"], w["fan_in"], w["fan_out"])
         for w in (_weighted(r) or {} for r in differ)
     )
-    current, count = guesses.most_common(1)[0]
+    current = guesses.most_common(1)[0][0]
     if current is None:
         w = _weighted(differ[0]) or {}
         current = (
@@ -234,6 +244,17 @@ def _zeroed(row: Row) -> bool:
     )
 
 
+def _scale_free(rows: Sequence[Row]) -> set[str]:
+    """Layers whose output scale does not propagate: softmax outputs, and outputs read
+    only by a normalization layer (RWKV's 1e-4 embedding into its LayerNorm; the
+    gradient there is large by the same factor, and harmless)."""
+    found = {r["name"] for r in rows if r["type"] in PROBABILITY_TYPES}
+    for row, following in zip(rows, rows[1:]):
+        if following.get("normalizes") and not row.get("normalizes"):
+            found.add(row["name"])
+    return found
+
+
 def _enclosing_block(name: str, blocks: Sequence[Row]) -> Row | None:
     """The innermost residual block whose module contains the layer ``name``."""
     inside = [
@@ -270,7 +291,10 @@ def _signal(
     t: Thresholds,
     run: str,
     exempt: set[str],
+    scale_free: set[str],
 ) -> list[Finding]:
+    """Vanishing/exploding activations; ``exempt`` layers cannot vanish, ``scale_free``
+    ones neither vanish nor explode."""
     findings = []
     for direction, warn, err in (
         ("vanishing", t.vanish_warning, t.vanish_error),
@@ -280,7 +304,8 @@ def _signal(
         bad = [
             r
             for r in rows
-            if _beyond(r["act_std"] / ref, warn, sign) and (sign > 0 or r["name"] not in exempt)
+            if _beyond(r["act_std"] / ref, warn, sign)
+            and r["name"] not in (scale_free if sign > 0 else exempt)
         ]
         if not bad:
             continue
@@ -337,9 +362,9 @@ def _small_branches(
     ]
 
 
-def _gradients(rows: Sequence[Row], t: Thresholds, run: str) -> list[Finding]:
+def _gradients(rows: Sequence[Row], t: Thresholds, run: str, exempt: set[str]) -> list[Finding]:
     """Spread of the output-gradient RMS (per element, so tensor sizes do not count)."""
-    graded = [r for r in rows if r.get("grad_rms")]
+    graded = [r for r in rows if r.get("grad_rms") and r["name"] not in exempt]
     if len(graded) < 2:
         return []
     first, last = graded[0], graded[-1]
@@ -490,8 +515,10 @@ def _summary(
     if len(grads) >= 2:
         parts.append(f"output-gradient RMS spans ×{max(grads) / min(grads):.3g}")
     sv = jacobian_values(records, run)
-    if sv and sv[-1] > 0:
-        parts.append(f"Jacobian singular values {sv[-1]:.3g}–{sv[0]:.3g}")
+    rank = jacobian_rank(records, run)
+    if sv and rank is not None:
+        bound = "" if rank[1] else "≥ "
+        parts.append(f"Jacobian singular values {sv[-1]:.3g}–{sv[0]:.3g} (rank {bound}{rank[0]})")
     parts.append("no saturated, dead or symmetric units")
     return Finding(
         run=run, severity="ok", layers=("all",), statistic="summary", message="; ".join(parts)
@@ -514,8 +541,10 @@ def judge(records: Sequence[StatRecord], thresholds: Thresholds, run: str) -> li
     t = thresholds
     ref, ref_label = _reference(records, rows, run)
     branches = _branches(rows, block_table(records, run), ref, t)
-    exempt = set(branches) | {r["name"] for r in rows if _zeroed(r)}
-    findings = _signal(rows, ref, ref_label, t, run, exempt) + _gradients(rows, t, run)
+    scale_free = _scale_free(rows)
+    exempt = set(branches) | {r["name"] for r in rows if _zeroed(r)} | scale_free
+    findings = _signal(rows, ref, ref_label, t, run, exempt, scale_free)
+    findings += _gradients(rows, t, run, scale_free)
     findings += _small_branches(rows, branches, ref, t, run)
     findings += _fraction_rule(
         rows,
