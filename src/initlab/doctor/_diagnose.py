@@ -231,6 +231,8 @@ def _call_records(run: str, calls: list[Call]) -> list[StatRecord]:
             if previous is not None and previous > 0 and m2 > 0:
                 stats["act_log_growth"] = math.log(m2 / previous)
             previous = m2
+        if call.activation is not None:
+            stats[f"act_is_{call.activation}"] = 1.0
         stats.update({f"act_param_{k}": float(v) for k, v in call.params.items()})
         if call.normalizes:
             stats["normalizes"] = 1.0

@@ -102,6 +102,7 @@ class Recorder:
                 self.block_ids.update(id(c) for c in module.children() if _has_children(c))
         self.stack: list[nn.Module] = []
         self.calls: list[Call] = []
+        self.recording = False
         #: Multiply-adds of the pass's weight layers (×2: flops), a yardstick for extra work.
         self.flops = 0.0
         self.counts: Counter[str] = Counter()
@@ -178,8 +179,8 @@ class Recorder:
     def on_functional(self, activation: str, out: torch.Tensor) -> None:
         """A functional activation; skipped inside activation modules (nn.ReLU calls F.relu)."""
         parent = self.stack[-1] if self.stack else self.model
-        if module_activation(parent) is not None:
-            return
+        if self.recording or module_activation(parent) is not None:
+            return  # the recorder's own reductions, or inside an activation module
         label = f"{self._label(parent)}:{activation}"
         self._record(self._unique(label), f"F.{activation}", "functional", label, activation, out)
 
@@ -193,7 +194,11 @@ class Recorder:
         tensor: torch.Tensor,
         params: dict[str, Any] | None = None,
     ) -> None:
-        names, values, range_ = activation_stats(tensor, activation, params)
+        self.recording = True
+        try:
+            names, values, range_ = activation_stats(tensor, activation, params)
+        finally:
+            self.recording = False
         call = Call(
             index=len(self.calls),
             name=name,

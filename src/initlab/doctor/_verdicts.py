@@ -59,19 +59,20 @@ def _fan(fan_in: float, fan_out: float, mode: str) -> float:
 
 
 def guess_scheme(weight_std: float, fan_in: float, fan_out: float) -> str | None:
-    """Name the common scheme a weight's std matches, or None.
+    """Name the common scheme a weight's std matches best, or None.
 
-    >>> guess_scheme(math.sqrt(2 / 64), fan_in=576, fan_out=64)
+    >>> guess_scheme(math.sqrt(2 / 256), fan_in=64, fan_out=256)  # a 1×1 conv, He fan_out
     'He fan_out (std √(2/fan_out))'
     """
+    best: tuple[float, str] | None = None
     for gain2, label, modes in _GUESSES:
         for mode in modes:
             target = math.sqrt(gain2 / _fan(fan_in, fan_out, mode))
-            if abs(weight_std / target - 1) < SCHEME_TOLERANCE:
-                if fan_in == fan_out and gain2 == 1.0:
-                    return "Xavier/LeCun (std 1/√fan, square layers)"
-                return label
-    return None
+            miss = abs(weight_std / target - 1)
+            if miss < SCHEME_TOLERANCE and (best is None or miss < best[0]):
+                square = fan_in == fan_out and gain2 == 1.0
+                best = (miss, "Xavier/LeCun (std 1/√fan, square layers)" if square else label)
+    return best[1] if best else None
 
 
 def recommended_stds(activation: str | None, params: dict[str, float], fans: Fans) -> list[float]:
@@ -124,24 +125,11 @@ def _span(rows: Sequence[Row], bad: Sequence[Row]) -> str:
 def row_activation(row: Row) -> tuple[str, dict[str, float]] | None:
     """(name, parameters) of the activation a layer-table row applies, or None.
 
-    Functional calls are typed ``F.<name>``; modules by their class, looked up in
-    the one vocabulary (:data:`initlab.ACTIVATIONS`); parameters come from the
-    ``act_param_*`` statistics the recorder took off the module.
+    The recorder tags each activation call with ``act_is_<name>`` (a name from the
+    one vocabulary, :data:`initlab.ACTIVATIONS`, as ``initlab.rules`` reads it off
+    the module or function) and its parameters as ``act_param_<parameter>``.
     """
-    type_name = str(row.get("type", ""))
-    name: str | None = None
-    if row.get("kind") == "functional":
-        name = type_name.removeprefix("F.")
-    else:
-        name = next(
-            (
-                act.name
-                for act in ACTIVATIONS.values()
-                if act.name not in ("linear", "gelu_tanh")
-                and any(cls.__name__ == type_name for cls in act.modules)
-            ),
-            None,
-        )
+    name = next((k.removeprefix("act_is_") for k in row if k.startswith("act_is_")), None)
     if name not in ACTIVATIONS:
         return None
     params = {k.removeprefix("act_param_"): v for k, v in row.items() if k.startswith("act_param_")}
@@ -362,9 +350,18 @@ def _small_branches(
     ]
 
 
-def _gradients(rows: Sequence[Row], t: Thresholds, run: str, exempt: set[str]) -> list[Finding]:
-    """Spread of the output-gradient RMS (per element, so tensor sizes do not count)."""
-    graded = [r for r in rows if r.get("grad_rms") and r["name"] not in exempt]
+def _gradients(
+    rows: Sequence[Row], blocks: Sequence[Row], t: Thresholds, run: str, exempt: set[str]
+) -> list[Finding]:
+    """Spread of the output-gradient RMS (per element, so tensor sizes do not count).
+
+    Along the residual stream: inside residual blocks only the blocks' outputs
+    count (a branch scaled by layer scale 1e-6 gets gradients 1e-6 smaller, by
+    design); layers outside blocks count as they are.
+    """
+    outside = [r for r in rows if _enclosing_block(r["name"], blocks) is None]
+    path = sorted([*outside, *blocks], key=lambda r: r["index"])
+    graded = [r for r in path if r.get("grad_rms") and r["name"] not in exempt]
     if len(graded) < 2:
         return []
     first, last = graded[0], graded[-1]
@@ -540,11 +537,12 @@ def judge(records: Sequence[StatRecord], thresholds: Thresholds, run: str) -> li
         ]
     t = thresholds
     ref, ref_label = _reference(records, rows, run)
-    branches = _branches(rows, block_table(records, run), ref, t)
+    blocks = block_table(records, run)
+    branches = _branches(rows, blocks, ref, t)
     scale_free = _scale_free(rows)
     exempt = set(branches) | {r["name"] for r in rows if _zeroed(r)} | scale_free
     findings = _signal(rows, ref, ref_label, t, run, exempt, scale_free)
-    findings += _gradients(rows, t, run, scale_free)
+    findings += _gradients(rows, blocks, t, run, scale_free)
     findings += _small_branches(rows, branches, ref, t, run)
     findings += _fraction_rule(
         rows,
