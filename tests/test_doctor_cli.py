@@ -21,6 +21,7 @@ from initlab.doctor._cli import _add_probe_arguments, _parse_shape, _probe_spec
 from initlab.doctor._compare import apply_scheme
 
 MODEL_FILE = """
+import torch
 from torch import nn
 
 def deep_relu():
@@ -31,6 +32,13 @@ def deep_relu():
 
 def norm_first():
     return nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 8))
+
+def on_meta():
+    with torch.device("meta"):
+        return nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+
+def must_not_build():
+    raise RuntimeError("the model was built before the output path was checked")
 """
 
 
@@ -229,3 +237,40 @@ def test_compare_is_the_one_walker() -> None:
     for (name, a), (_, b) in zip(copied.named_parameters(), reference.named_parameters()):
         assert torch.equal(a, b), name
     assert not torch.equal(copied[0].weight, net[0].weight)
+
+
+def test_meta_device_model_is_a_clear_error(
+    model_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["doctor", f"{model_file}:on_meta"]) == 2
+    err = capsys.readouterr().err
+    assert "meta device" in err and "'0.weight'" in err and "Traceback" not in err
+    with torch.device("meta"):
+        model = nn.Linear(4, 4)
+    with pytest.raises(ValueError, match="on the meta device"):
+        compare(model, ["he_normal"])
+
+
+def test_report_path_is_checked_before_any_work(
+    model_file: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("keep me")
+    assert main(["doctor", f"{model_file}:must_not_build", "--report", str(taken)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a folder" in err and "Traceback" not in err
+    assert taken.read_text() == "keep me"
+    assert main(["doctor", f"{model_file}:must_not_build", "--records", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["doctor", f"{model_file}:must_not_build", "--records", "x.txt"]) == 2
+    assert "must end in .json or .csv" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc (Linux)")
+def test_report_in_a_folder_that_cannot_be_written(
+    model_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # /proc refuses new files even for root, like a read-only mount.
+    target = "/proc/initlab-doctor-report"
+    assert main(["doctor", f"{model_file}:must_not_build", "--report", target]) == 2
+    assert "is not writable" in capsys.readouterr().err

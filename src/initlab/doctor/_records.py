@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,8 +165,14 @@ def _writable_folder(path: Path, argument: str) -> None:
         existing = existing.parent
     if not existing.is_dir():
         raise ValueError(f"{argument}={str(path)!r}: {str(existing)!r} exists and is not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"{argument}={str(path)!r}: folder {str(existing)!r} is not writable")
+    try:  # try it: permission bits say nothing for root or on a read-only mount
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ValueError(
+            f"{argument}={str(path)!r}: folder {str(existing)!r} is not writable "
+            f"({exc.strerror or exc})"
+        ) from None
 
 
 def check_report_dir(path: str | Path, argument: str = "report") -> Path:
@@ -178,10 +185,10 @@ def check_report_dir(path: str | Path, argument: str = "report") -> Path:
 def check_records_path(path: str | Path, argument: str = "path") -> Path:
     """Check, before any work, that a records file (.json or .csv) can be written."""
     path = Path(path)
-    if path.suffix not in (".json", ".csv"):
-        raise ValueError(f"{argument}={str(path)!r} must end in .json or .csv")
     if path.is_dir():
         raise ValueError(f"{argument}={str(path)!r} is a folder; give a file name")
+    if path.suffix not in (".json", ".csv"):
+        raise ValueError(f"{argument}={str(path)!r} must end in .json or .csv")
     if path.exists() and not os.access(path, os.W_OK):
         raise ValueError(f"{argument}={str(path)!r} exists and is not writable")
     _writable_folder(path.parent, argument)
