@@ -27,6 +27,7 @@ from initlab.doctor._spectra import lanczos_singular_values
 from initlab.doctor._stats import (
     Deferred,
     Slot,
+    scaled_norm,
     symmetric_fraction,
     unit_groups,
     weight_group_stats,
@@ -321,9 +322,9 @@ def _queue_params(
             seen.add(id(p))
             full = f"{prefix}.{local}" if prefix else local
             grad = grads.get(full)
-            norms = [torch.linalg.vector_norm(p.detach().float())]
+            norms = [scaled_norm(p.detach())]
             if grad is not None:
-                norms.append(torch.linalg.vector_norm(grad.detach().float()))
+                norms.append(scaled_norm(grad.detach()))
             entry = _ParamEntry(
                 label=prefix or MODEL_LAYER,
                 type=type(module).__name__,

@@ -23,7 +23,14 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
 from initlab._activations import function_activation, module_activation
-from initlab.doctor._stats import Deferred, Slot, activation_stats, histogram, unpack_histogram
+from initlab.doctor._stats import (
+    Deferred,
+    Slot,
+    activation_stats,
+    histogram,
+    scaled_norm,
+    unpack_histogram,
+)
 from initlab.rules import is_norm_module
 
 __all__ = ["Call", "Recorder", "first_float_tensor"]
@@ -222,7 +229,7 @@ class Recorder:
     def _grad_hook(self, call: Call) -> Callable[[torch.Tensor], None]:
         def hook(grad: torch.Tensor) -> None:
             grad = grad.detach()
-            call.slots["grad_norm"] = self.deferred.add(torch.linalg.vector_norm(grad.float()))
+            call.slots["grad_norm"] = self.deferred.add(scaled_norm(grad))
             if call.kind != "block":
                 call.slots["grad_hist"] = self.deferred.add(histogram(grad, self.hist_bins))
 

@@ -139,16 +139,19 @@ def _depth_figure(diagnoses: Sequence[Diagnosis]) -> str:
         rows = d.layers()
         depth = list(range(len(rows)))
         ax_act.semilogy(depth, [max(r.get("act_std", 0.0), 1e-30) for r in rows], label=d.run)
-        graded = [(i, r["grad_norm"]) for i, r in enumerate(rows) if r.get("grad_norm")]
+        graded = [(i, r["grad_rms"]) for i, r in enumerate(rows) if r.get("grad_rms")]
         if graded:
             ax_grad.semilogy(*zip(*graded), label=d.run)
     ax_act.set(title="activation std by depth", xlabel="layer call (execution order)")
-    ax_grad.set(title="output-gradient norm by depth", xlabel="layer call (execution order)")
+    ax_grad.set(
+        title="output-gradient RMS (per element) by depth", xlabel="layer call (execution order)"
+    )
     for ax in (ax_act, ax_grad):
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    return figure_to_html(fig, "Activation std and gradient norm against depth (log scale).")
+    return figure_to_html(fig, "Activation std and output-gradient RMS against depth (log scale).")
 
 
 def _pick(items: list[Any], limit: int) -> list[Any]:

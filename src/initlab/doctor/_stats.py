@@ -29,6 +29,7 @@ __all__ = [
     "histogram",
     "is_saturating",
     "output_range",
+    "scaled_norm",
     "symmetric_fraction",
     "unit_groups",
     "unpack_histogram",
@@ -184,6 +185,14 @@ def _subsample(x: torch.Tensor) -> torch.Tensor:
     while math.gcd(stride, x.numel()) != 1:
         stride += 1
     return x[::stride]
+
+
+def scaled_norm(x: torch.Tensor) -> torch.Tensor:
+    """‖x‖₂ without underflow: 1e-23-sized gradients (deep vanishing nets) square to 0 in
+    float32, so the norm is taken of x / max|x| and scaled back."""
+    x = _as_float(x)
+    peak = x.abs().amax() if x.numel() else x.new_zeros(())
+    return torch.linalg.vector_norm(x / peak.clamp_min(torch.finfo(x.dtype).tiny)) * peak
 
 
 def histogram(x: torch.Tensor, bins: int, range_: torch.Tensor | None = None) -> torch.Tensor:
