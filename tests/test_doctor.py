@@ -191,7 +191,7 @@ def test_probe_inference_and_spec_errors() -> None:
     d = diagnose(conv, config=NO_JACOBIAN)
     assert "in_channels=3" in d.probe and "(64, 3, 32, 32)" in d.probe
     embed = nn.Sequential(nn.Embedding(100, 8), nn.Linear(8, 8))
-    d = diagnose(embed, config=DoctorConfig(seed=0))
+    d = diagnose(embed, config=DoctorConfig(seed=0, jacobian_steps=24))  # asked for
     assert "num_embeddings=100" in d.probe
     assert any("Jacobian spectrum not estimated" in f.message for f in d.findings)
     with pytest.raises(

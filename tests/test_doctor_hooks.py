@@ -92,7 +92,8 @@ def test_reused_module_gets_one_record_per_call() -> None:
 
 
 def test_dict_output_and_multiple_inputs() -> None:
-    d = diagnose(DictOut(), torch.randn(16, 8, generator=torch.Generator().manual_seed(0)))
+    x = torch.randn(16, 8, generator=torch.Generator().manual_seed(0))
+    d = diagnose(DictOut(), x, config=CONFIG)
     assert [r["name"] for r in d.layers()] == ["body", "(model):gelu", "head"]
     assert d.to_dict()["jacobian_sv"]
     specs = (ProbeSpec(shape=(16, 8)), ProbeSpec(shape=(16, 6)))

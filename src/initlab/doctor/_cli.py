@@ -5,13 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from initlab._modelspec import load_model
 from initlab.doctor._compare import apply_rules, compare
 from initlab.doctor._config import DISTRIBUTIONS, DTYPES, DoctorConfig, ProbeSpec, Thresholds
 from initlab.doctor._diagnose import diagnose
-from initlab.doctor._records import Diagnosis, write_records
+from initlab.doctor._records import (
+    Diagnosis,
+    check_records_path,
+    check_report_dir,
+    write_records,
+)
 
 __all__ = ["register"]
 
@@ -37,7 +43,14 @@ def register(subparsers: Any) -> None:
     )
     _add_probe_arguments(p)
     p.add_argument("--seed", type=int, default=0, help="probe, loss and init seed (default 0)")
-    p.add_argument("--jacobian-steps", type=int, default=24, help="Lanczos steps (0 skips)")
+    p.add_argument(
+        "--jacobian-steps",
+        type=int,
+        default=0,
+        help="estimate the input-output Jacobian's singular values with this many Lanczos "
+        "steps (default 0: off; each step costs about 3 forward+backward passes of 8 examples; "
+        "24 is a good choice)",
+    )
     p.add_argument(
         "--threshold",
         action="append",
@@ -158,6 +171,11 @@ def _diagnoses(args: argparse.Namespace) -> list[Diagnosis]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Outputs are checked before the model is even loaded: no work is lost to a bad path.
+    if args.report:
+        check_report_dir(args.report, "--report")
+    if args.records:
+        check_records_path(args.records, "--records")
     diagnoses = _diagnoses(args)
     if args.records:
         write_records(args.records, [r for d in diagnoses for r in d.records])
@@ -189,7 +207,7 @@ def _print_tables(diagnoses: list[Diagnosis], report: str | None) -> None:
         console.print(render_table(d))
         console.print(render_findings(d))
     if report:
-        console.print(f"report written to {report}/index.html")
+        console.print(f"report written to {Path(report) / 'index.html'}")
 
 
 def _exit_code(diagnoses: list[Diagnosis], fail_on: str) -> int:

@@ -1,18 +1,19 @@
 """Comparison mode: the same model under several schemes or presets, side by side.
 
 A candidate is ``as-is`` (the model as given), a registered initializer name
-(``initlab.known_names()``; applied to every Linear, Conv and ConvTranspose
-weight, biases zeroed, each weight from its own generator keyed by (seed,
-scheme, layer name); ConvTranspose weights are stored ``(in, out/groups, *k)``,
-so fan-based schemes read their fans with ``layout="torch_transposed"``),
-or an ``initlab.rules`` preset name. Each candidate runs on a deep copy with
-the same probe, so the diagnoses differ only by initialization.
+(``initlab.known_names()``), or an ``initlab.rules`` preset name or rules file.
+Every candidate but ``as-is`` is applied by the one model walker,
+:func:`initlab.rules.init_model`, on a deep copy: an initializer name becomes the
+rules "this scheme for every Linear, Conv and ConvTranspose weight, zeros for
+their biases" (each tensor's stream keyed by (seed, name); the walker knows each
+module's weight layout, e.g. ConvTranspose's ``(in, out/groups, *k)``); other
+tensors keep their values. Each candidate runs with the same probe, so the
+diagnoses differ only by initialization.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,40 +21,24 @@ from typing import Any
 from torch import nn
 
 import initlab
-from initlab._fans import get_layout
 from initlab._validation import closest_match
 from initlab.doctor._config import DoctorConfig, ProbeSpec
-from initlab.doctor._diagnose import LossFn, diagnose
+from initlab.doctor._diagnose import LossFn, check_device, diagnose
 from initlab.doctor._records import Diagnosis
 
-__all__ = ["AS_IS", "apply_rules", "apply_scheme", "compare"]
+__all__ = ["AS_IS", "SCHEME_MODULES", "apply_rules", "apply_scheme", "compare", "scheme_rules"]
 
 AS_IS = "as-is"
-_SCHEME_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-_TRANSPOSED_TYPES = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
-
-
-def _initializer(scheme: str, module: nn.Module) -> Any:
-    """The scheme for one layer; transposed convs get their own layout (with groups)."""
-    initializer = initlab.get(scheme)
-    if isinstance(module, _TRANSPOSED_TYPES) and hasattr(initializer, "layout"):
-        # Only fan-based schemes take a layout; the others do not read fans at all.
-        layout = dataclasses.replace(get_layout("torch_transposed"), groups=module.groups)
-        initializer = initlab.get(scheme, layout=layout)
-    return initializer
-
-
-def apply_scheme(model: nn.Module, scheme: str, *, seed: int) -> nn.Module:
-    """Return a copy of ``model`` whose Linear/Conv/ConvTranspose weights come from ``scheme``."""
-    initlab.get(scheme)  # an unknown name fails before the copy
-    model = copy.deepcopy(model)
-    for name, module in model.named_modules():
-        if isinstance(module, (*_SCHEME_TYPES, *_TRANSPOSED_TYPES)):
-            generator = initlab.seeded_generator(seed, "doctor-compare", scheme, name)
-            _initializer(scheme, module)(module.weight, generator=generator)
-            if module.bias is not None:
-                initlab.zeros_(module.bias)
-    return model
+#: The layers an initializer-name candidate initializes (class names, as rules match them).
+SCHEME_MODULES = (
+    "Linear",
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "ConvTranspose3d",
+)
 
 
 def _rules_module() -> Any:
@@ -62,6 +47,23 @@ def _rules_module() -> Any:
     except ImportError as exc:
         raise ValueError(f"presets and rule files need initlab.rules, which failed: {exc}") from exc
     return rules
+
+
+def scheme_rules(scheme: str) -> list[Any]:
+    """The rules a comparison applies for an initializer name: weights by it, biases zero."""
+    rules = _rules_module()
+    return [
+        rules.Rule(scheme=scheme, module=SCHEME_MODULES, role="weight", description=scheme),
+        rules.Rule(scheme="zeros", module=SCHEME_MODULES, role="bias", description="bias: zero"),
+    ]
+
+
+def apply_scheme(model: nn.Module, scheme: str, *, seed: int) -> nn.Module:
+    """Return a copy of ``model`` whose Linear/Conv/ConvTranspose weights come from ``scheme``."""
+    initlab.get(scheme)  # an unknown name fails before the copy
+    model = copy.deepcopy(model)
+    _rules_module().init_model(model, scheme_rules(scheme), seed=seed, default="torch")
+    return model
 
 
 def apply_rules(model: nn.Module, preset_or_file: str, *, seed: int) -> nn.Module:
@@ -112,6 +114,7 @@ def compare(
     if len(set(candidates)) != len(candidates):
         raise ValueError(f"candidates={list(candidates)!r} repeats a name")
     config = config or DoctorConfig()
+    check_device(model)
     prepared = [(c, _prepare(model, c, config.seed)) for c in candidates]
     return [
         diagnose(m, inputs, probe=probe, loss_fn=loss_fn, config=config, run=c) for c, m in prepared

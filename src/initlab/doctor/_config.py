@@ -90,7 +90,6 @@ class Thresholds:
     saturation_error: float = 0.5
     dead_warning: float = 0.5
     dead_error: float = 0.9
-    duplicate_tol: float = 1e-3
     rank_fraction_warning: float = 0.1
     residual_growth_warning: float = 1e2
     jacobian_cond_warning: float = 1e3
@@ -127,19 +126,22 @@ class DoctorConfig:
 
     ``seed`` fixes the synthetic probe, the default loss's random projection and
     the Jacobian start vector (all from explicit generators). ``jacobian_steps``
-    bounds the Lanczos iterations (0 skips the estimate); ``jacobian_batch`` is
-    how many probe examples the Jacobian forward passes carry. ``hist_bins``
-    sets the histogram resolution. ``weight_spectra`` turns on the per-weight
-    SVD and duplicate-unit search; weights with more than ``max_svd_numel``
-    elements skip the SVD.
+    bounds the Lanczos iterations; the default 0 skips the estimate, which costs
+    about three forward+backward passes of ``jacobian_batch`` examples per step
+    (24 is a good choice when you want it). ``hist_bins`` sets the histogram
+    resolution. ``weight_spectra``: ``None`` (default) computes the singular values
+    of the weights that fit in half a forward+backward pass, cheapest first;
+    ``True`` all of them, ``False`` none. Weights with more than ``max_svd_numel``
+    elements never get a spectrum. Symmetric units are searched among the first
+    ``max_duplicate_rows`` units of each weight.
     """
 
     seed: int = 0
     batch_size: int = 64
-    jacobian_steps: int = 24
+    jacobian_steps: int = 0
     jacobian_batch: int = 8
     hist_bins: int = 30
-    weight_spectra: bool = True
+    weight_spectra: bool | None = None
     max_svd_numel: int = 4_000_000
     max_duplicate_rows: int = 512
     thresholds: Thresholds = field(default_factory=Thresholds)

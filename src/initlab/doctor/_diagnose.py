@@ -24,12 +24,28 @@ from initlab.doctor._hooks import Call, Recorder, first_float_tensor
 from initlab.doctor._probe import Probe, build_probe
 from initlab.doctor._records import MODEL_LAYER, Diagnosis, Finding, StatRecord
 from initlab.doctor._spectra import lanczos_singular_values
-from initlab.doctor._stats import Deferred, Slot, weight_group_stats, weight_rows
+from initlab.doctor._stats import (
+    Deferred,
+    Slot,
+    scaled_norm,
+    symmetric_fraction,
+    unit_groups,
+    weight_group_stats,
+    weight_rows,
+)
 from initlab.doctor._verdicts import judge
 
-__all__ = ["diagnose"]
+__all__ = ["check_device", "diagnose"]
 
 LossFn = Callable[[Any], torch.Tensor]
+
+#: Default share of the doctor's time for weight spectra, in plain forward+backward passes.
+SPECTRA_BUDGET = 0.5
+#: ``eigvalsh`` of an n×n matrix costs about this many n³ GEMM-flop equivalents (measured on
+#: the 2-core CPU this was written on: 512×512 in ≈ the time of a 1.5-GFLOP matrix product).
+EIGH_FLOP_FACTOR = 12.0
+#: Spectra this cheap (flop equivalents, a few milliseconds) are always computed.
+SPECTRA_FREE_FLOPS = 5e8
 
 
 def diagnose(
@@ -53,14 +69,15 @@ def diagnose(
     ['0', '1']
     """
     config = config or DoctorConfig()
+    check_device(model)
     resolved = build_probe(model, inputs, probe, seed=config.seed, batch_size=config.batch_size)
     deferred = Deferred()
     with _preserved(model, config.seed):
         recorder, grads = _probe_pass(model, resolved, loss_fn, config, deferred)
-        entries = _queue_params(model, grads, config, deferred)
+        entries, spectra_skipped = _queue_params(model, grads, config, deferred, recorder.flops)
         deferred.fetch()  # the one device-to-host transfer of every statistic
         calls = recorder.resolve()
-        jacobian, skipped = _jacobian(model, resolved, config)
+        jacobian, rank, skipped = _jacobian(model, resolved, config)
     records = _call_records(run, calls) + _param_records(run, calls, entries, deferred)
     records += [
         StatRecord(
@@ -75,7 +92,32 @@ def diagnose(
         )
         for k, value in enumerate(jacobian)
     ]
+    if rank is not None:
+        records += [
+            StatRecord(
+                run=run,
+                index=-1,
+                layer=MODEL_LAYER,
+                type=type(model).__name__,
+                kind="model",
+                statistic=statistic,
+                value=float(value),
+            )
+            for statistic, value in (("jacobian_rank", rank[0]), ("jacobian_rank_exact", rank[1]))
+        ]
     findings = judge(records, config.thresholds, run)
+    if spectra_skipped:
+        findings.append(
+            Finding(
+                run=run,
+                severity="info",
+                layers=(MODEL_LAYER,),
+                statistic="weight_spectra",
+                message=f"singular values of {spectra_skipped} weight(s) not computed: they "
+                f"would cost more than {SPECTRA_BUDGET:g} forward+backward passes "
+                "(DoctorConfig(weight_spectra=True) computes them all)",
+            )
+        )
     if skipped:
         findings.append(
             Finding(
@@ -114,6 +156,16 @@ def _with_grad(value: Any) -> Any:
     return value
 
 
+def check_device(model: nn.Module) -> None:
+    meta = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if meta:
+        raise ValueError(
+            f"model has {len(meta)} tensor(s) on the meta device (e.g. {meta[0]!r}): they hold "
+            "no values to diagnose; materialize them first, e.g. "
+            "initlab.rules.init_model(model, 'auto', device='cpu')"
+        )
+
+
 def _probe_pass(
     model: nn.Module,
     probe: Probe,
@@ -121,8 +173,13 @@ def _probe_pass(
     config: DoctorConfig,
     deferred: Deferred,
 ) -> tuple[Recorder, dict[str, torch.Tensor | None]]:
-    args = tuple(_with_grad(a) for a in probe.args)
-    kwargs = {k: _with_grad(v) for k, v in probe.kwargs.items()}
+    # The inputs are passed as given: making them require grad breaks models that set
+    # requires_grad on views of their inputs (HF Wav2Vec2's feature encoder).
+    args, kwargs = probe.args, probe.kwargs
+    if not any(p.requires_grad for p in model.parameters()):
+        # Nothing to differentiate but the input: only then is it made to require grad.
+        args = tuple(_with_grad(a) for a in args)
+        kwargs = {k: _with_grad(v) for k, v in kwargs.items()}
     recorder = Recorder(model, hist_bins=config.hist_bins, deferred=deferred)
     with torch.enable_grad(), recorder:
         first = first_float_tensor((args, kwargs))
@@ -138,9 +195,7 @@ def _probe_pass(
             ) from exc
     loss = _loss(output, loss_fn, config.seed)
     named = _unique_parameters(model)
-    leaves = (*args, *kwargs.values())
-    inputs = [t for t in leaves if isinstance(t, torch.Tensor) and t.requires_grad]
-    targets = [p for _, p in named] + inputs
+    targets = [p for _, p in named]
     grads = torch.autograd.grad(loss, targets, allow_unused=True) if targets else ()
     return recorder, {name: g for (name, _), g in zip(named, grads)}
 
@@ -177,8 +232,15 @@ def _call_records(run: str, calls: list[Call]) -> list[StatRecord]:
             if previous is not None and previous > 0 and m2 > 0:
                 stats["act_log_growth"] = math.log(m2 / previous)
             previous = m2
+        if call.activation is not None:
+            stats[f"act_is_{call.activation}"] = 1.0
+        stats.update({f"act_param_{k}": float(v) for k, v in call.params.items()})
+        if call.normalizes:
+            stats["normalizes"] = 1.0
         if call.grad_norm is not None:
             stats["grad_norm"] = call.grad_norm
+            # Per element: output tensors shrink and grow along a network, norms with them.
+            stats["grad_rms"] = call.grad_norm / math.sqrt(max(call.numel, 1))
         records += [base(statistic=k, value=v) for k, v in stats.items()]
         for statistic, hist in (("act_hist", call.act_hist), ("grad_hist", call.grad_hist)):
             if hist is None:
@@ -197,10 +259,46 @@ class _ParamEntry:
     label: str
     type: str
     local: str
+    numel: int
     norms: Slot
     has_grad: bool
     fans: tuple[float, float] | None = None
     weight: tuple[tuple[str, ...], Slot] | None = None
+    symmetric: Slot | None = None
+
+
+def _svd_cost(shape: tuple[int, ...]) -> float:
+    """Flop-equivalents of the singular values of a (units, fan) matrix via its Gram matrix."""
+    small, large = min(shape), max(shape)
+    return 2.0 * small * small * large + EIGH_FLOP_FACTOR * small**3
+
+
+def _spectra_shapes(
+    shapes: list[tuple[int, ...]], config: DoctorConfig, pass_flops: float
+) -> tuple[set[tuple[int, ...]], int]:
+    """The weight shapes whose spectra are computed, and how many weights were skipped.
+
+    ``weight_spectra=None`` (the default) spends at most ``SPECTRA_BUDGET`` plain
+    forward+backward passes (3 × the forward flops) on them, cheapest shapes first;
+    ``True`` computes every one up to ``max_svd_numel`` elements, ``False`` none.
+    """
+    if config.weight_spectra is False:
+        return set(), 0
+    counts: dict[tuple[int, ...], int] = {}
+    for shape in shapes:
+        counts[shape] = counts.get(shape, 0) + 1
+    allowed = [s for s in counts if 0 < math.prod(s) <= config.max_svd_numel]
+    if config.weight_spectra is True:
+        return set(allowed), 0
+    budget = max(SPECTRA_BUDGET * 3.0 * pass_flops, SPECTRA_FREE_FLOPS)
+    chosen: set[tuple[int, ...]] = set()
+    for shape in sorted(allowed, key=lambda s: (_svd_cost(s) * counts[s], s)):
+        cost = _svd_cost(shape) * counts[shape]
+        if cost > budget:
+            break
+        budget -= cost
+        chosen.add(shape)
+    return chosen, sum(n for s, n in counts.items() if s not in chosen)
 
 
 def _queue_params(
@@ -208,10 +306,14 @@ def _queue_params(
     grads: dict[str, torch.Tensor | None],
     config: DoctorConfig,
     deferred: Deferred,
-) -> list[_ParamEntry]:
-    """Queue every parameter's norms, and its weight statistics batched per shape group."""
+    pass_flops: float,
+) -> tuple[list[_ParamEntry], int]:
+    """Queue every parameter's norms, symmetric units, and weight statistics per shape group.
+
+    Returns the entries and how many weights' spectra were skipped for their cost.
+    """
     entries: list[_ParamEntry] = []
-    groups: dict[tuple[Any, ...], list[tuple[_ParamEntry, torch.Tensor]]] = {}
+    matrices: list[tuple[_ParamEntry, torch.Tensor]] = []
     seen: set[int] = set()
     for prefix, module in model.named_modules():
         for local, p in module.named_parameters(recurse=False):
@@ -220,32 +322,37 @@ def _queue_params(
             seen.add(id(p))
             full = f"{prefix}.{local}" if prefix else local
             grad = grads.get(full)
-            norms = [torch.linalg.vector_norm(p.detach().float())]
+            norms = [scaled_norm(p.detach())]
             if grad is not None:
-                norms.append(torch.linalg.vector_norm(grad.detach().float()))
+                norms.append(scaled_norm(grad.detach()))
             entry = _ParamEntry(
                 label=prefix or MODEL_LAYER,
                 type=type(module).__name__,
                 local=local,
+                numel=p.numel(),
                 norms=deferred.add(torch.stack(norms)),
                 has_grad=grad is not None,
             )
             entries.append(entry)
-            if p.dim() >= 2 and config.weight_spectra:
+            units = unit_groups(module, local, p)
+            if units is not None:
+                entry.symmetric = deferred.add(symmetric_fraction(units, config.max_duplicate_rows))
+            if p.dim() >= 2:
                 rows = weight_rows(module, local, p)
                 entry.fans = (float(rows.shape[1]), float(rows.shape[0] * p[0, 0].numel()))
-                key = (tuple(rows.shape), rows.device, rows.dtype)
-                groups.setdefault(key, []).append((entry, rows))
+                matrices.append((entry, rows))
+    spectra, skipped = _spectra_shapes([tuple(r.shape) for _, r in matrices], config, pass_flops)
+    groups: dict[tuple[Any, ...], list[tuple[_ParamEntry, torch.Tensor]]] = {}
+    for entry, rows in matrices:
+        key = (tuple(rows.shape), rows.device, rows.dtype)
+        groups.setdefault(key, []).append((entry, rows))
     for (shape, _, _), members in groups.items():
         names, values = weight_group_stats(
-            [rows for _, rows in members],
-            duplicate_tol=config.thresholds.duplicate_tol,
-            max_duplicate_rows=config.max_duplicate_rows,
-            svd=math.prod(shape) <= config.max_svd_numel and min(shape) >= 1,
+            [rows for _, rows in members], svd=shape in spectra and min(shape) >= 1
         )
         for (entry, _), row in zip(members, values):
             entry.weight = (names, deferred.add(row))
-    return entries
+    return entries, skipped
 
 
 def _param_records(
@@ -273,10 +380,13 @@ def _param_records(
 def _param_stats(entry: _ParamEntry, deferred: Deferred) -> dict[str, float]:
     norms = deferred.get(entry.norms)
     norm = norms[0]
-    stats = {"param_norm": norm}
+    stats = {"param_norm": norm, "param_zero": float(norm == 0)}
     if entry.has_grad:
         stats["grad_norm"] = norms[1]
+        stats["grad_rms"] = norms[1] / math.sqrt(max(entry.numel, 1))
         stats["grad_ratio"] = norms[1] / norm if norm > 0 else math.inf
+    if entry.symmetric is not None:
+        stats["dup_unit_frac"] = deferred.get(entry.symmetric)[0]
     if entry.fans is not None and entry.weight is not None:
         stats["fan_in"], stats["fan_out"] = entry.fans
         names, slot = entry.weight
@@ -284,12 +394,15 @@ def _param_stats(entry: _ParamEntry, deferred: Deferred) -> dict[str, float]:
     return stats
 
 
-def _jacobian(model: nn.Module, probe: Probe, config: DoctorConfig) -> tuple[list[float], str]:
+def _jacobian(
+    model: nn.Module, probe: Probe, config: DoctorConfig
+) -> tuple[list[float], tuple[int, bool] | None, str]:
+    """Singular values, (numerical rank, exact?) and why it was skipped ('' if not)."""
     if config.jacobian_steps == 0:
-        return [], ""
+        return [], None, ""
     x = next((a for a in probe.args if isinstance(a, torch.Tensor)), None)
     if x is None or not x.is_floating_point():
-        return [], "it needs a floating-point first positional input (token ids are not)"
+        return [], None, "it needs a floating-point first positional input (token ids are not)"
     batch = x.shape[0]
     take = min(batch, config.jacobian_batch)
 
@@ -308,9 +421,9 @@ def _jacobian(model: nn.Module, probe: Probe, config: DoctorConfig) -> tuple[lis
 
     generator = seeded_generator(config.seed, "doctor-jacobian")
     try:
-        values = lanczos_singular_values(
+        values, rank, exact = lanczos_singular_values(
             fn, args[0][:1], steps=config.jacobian_steps, generator=generator
         )
     except (RuntimeError, NotImplementedError) as exc:
-        return [], f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-    return values, ""
+        return [], None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    return values, (rank, exact), ""

@@ -18,43 +18,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
+from initlab._activations import function_activation, module_activation
 from initlab.doctor._stats import (
-    ACTIVATION_MODULES,
     Deferred,
     Slot,
     activation_stats,
     histogram,
+    scaled_norm,
     unpack_histogram,
 )
+from initlab.rules import is_norm_module
 
-__all__ = ["FUNCTIONAL_ACTIVATIONS", "Call", "Recorder", "first_float_tensor"]
-
-FUNCTIONAL_ACTIVATIONS: dict[Callable[..., Any], str] = {
-    F.relu: "relu",
-    torch.relu: "relu",
-    torch.Tensor.relu: "relu",
-    F.relu6: "relu6",
-    F.leaky_relu: "leaky_relu",
-    torch.tanh: "tanh",
-    torch.Tensor.tanh: "tanh",
-    F.tanh: "tanh",
-    torch.sigmoid: "sigmoid",
-    torch.Tensor.sigmoid: "sigmoid",
-    F.sigmoid: "sigmoid",
-    F.hardtanh: "hardtanh",
-    F.gelu: "gelu",
-    F.silu: "silu",
-    F.elu: "elu",
-    F.selu: "selu",
-    torch.selu: "selu",
-    F.softplus: "softplus",
-    F.mish: "mish",
-}
+__all__ = ["Call", "Recorder", "first_float_tensor"]
 
 Histogram = tuple[float, float, list[float]]
 
@@ -69,7 +48,10 @@ class Call:
     kind: str  # "layer", "functional", "block" or "input"
     module: str
     activation: str | None
+    params: dict[str, float]
     stats: dict[str, float]
+    numel: int = 0
+    normalizes: bool = False
     act_hist: Histogram | None = None
     grad_norm: float | None = None
     grad_hist: Histogram | None = None
@@ -91,17 +73,6 @@ def first_float_tensor(value: Any) -> torch.Tensor | None:
     return None
 
 
-def _is_activation_module(module: nn.Module) -> bool:
-    return isinstance(module, tuple(ACTIVATION_MODULES))
-
-
-def _activation_of(module: nn.Module) -> str | None:
-    for cls, name in ACTIVATION_MODULES.items():
-        if isinstance(module, cls):
-            return name
-    return None
-
-
 class _FunctionalActivations(TorchFunctionMode):
     def __init__(self, recorder: Recorder) -> None:
         super().__init__()
@@ -114,7 +85,7 @@ class _FunctionalActivations(TorchFunctionMode):
         args: tuple[Any, ...] = (),
         kwargs: dict[str, Any] | None = None,
     ) -> Any:
-        activation = FUNCTIONAL_ACTIVATIONS.get(func)
+        activation = function_activation(func)
         if activation is None:  # fast path: every op that is not an activation
             return func(*args, **(kwargs or {}))
         out = func(*args, **(kwargs or {}))
@@ -138,6 +109,9 @@ class Recorder:
                 self.block_ids.update(id(c) for c in module.children() if _has_children(c))
         self.stack: list[nn.Module] = []
         self.calls: list[Call] = []
+        self.recording = False
+        #: Multiply-adds of the pass's weight layers (×2: flops), a yardstick for extra work.
+        self.flops = 0.0
         self.counts: Counter[str] = Counter()
         self.handles: list[RemovableHandle] = []
         self.mode = _FunctionalActivations(self)
@@ -197,18 +171,23 @@ class Recorder:
         label = self._label(module)
         if not _has_children(module):
             kind = "layer"
+            self.flops += _layer_flops(module, tensor)
         elif id(module) in self.block_ids and _same_shape_input(args, tensor):
             kind = "block"
         else:
             return
-        activation = _activation_of(module)
-        self._record(self._unique(label), type(module).__name__, kind, label, activation, tensor)
+        found = module_activation(module) if kind == "layer" else None
+        activation, params = found if found is not None else (None, {})
+        self._record(
+            self._unique(label), type(module).__name__, kind, label, activation, tensor, params
+        )
+        self.calls[-1].normalizes = kind == "layer" and is_norm_module(module)
 
     def on_functional(self, activation: str, out: torch.Tensor) -> None:
         """A functional activation; skipped inside activation modules (nn.ReLU calls F.relu)."""
         parent = self.stack[-1] if self.stack else self.model
-        if _is_activation_module(parent):
-            return
+        if self.recording or module_activation(parent) is not None:
+            return  # the recorder's own reductions, or inside an activation module
         label = f"{self._label(parent)}:{activation}"
         self._record(self._unique(label), f"F.{activation}", "functional", label, activation, out)
 
@@ -220,8 +199,13 @@ class Recorder:
         module: str,
         activation: str | None,
         tensor: torch.Tensor,
+        params: dict[str, Any] | None = None,
     ) -> None:
-        names, values, range_ = activation_stats(tensor, activation)
+        self.recording = True
+        try:
+            names, values, range_ = activation_stats(tensor, activation, params)
+        finally:
+            self.recording = False
         call = Call(
             index=len(self.calls),
             name=name,
@@ -229,6 +213,8 @@ class Recorder:
             kind=kind,
             module=module,
             activation=activation,
+            params=dict(params or {}),
+            numel=tensor.numel(),
             stats={},
             stat_names=names,
         )
@@ -243,7 +229,7 @@ class Recorder:
     def _grad_hook(self, call: Call) -> Callable[[torch.Tensor], None]:
         def hook(grad: torch.Tensor) -> None:
             grad = grad.detach()
-            call.slots["grad_norm"] = self.deferred.add(torch.linalg.vector_norm(grad.float()))
+            call.slots["grad_norm"] = self.deferred.add(scaled_norm(grad))
             if call.kind != "block":
                 call.slots["grad_hist"] = self.deferred.add(histogram(grad, self.hist_bins))
 
@@ -261,6 +247,16 @@ class Recorder:
             if "grad_hist" in call.slots:
                 call.grad_hist = unpack_histogram(get(call.slots["grad_hist"]))
         return self.calls
+
+
+def _layer_flops(module: nn.Module, output: torch.Tensor) -> float:
+    """2 × weight elements × output positions (Linear, Conv and kin); 0 for lookups."""
+    if isinstance(module, (nn.Embedding, nn.EmbeddingBag)) or output.dim() == 0:
+        return 0.0
+    weights = sum(p.numel() for p in module.parameters(recurse=False) if p.dim() >= 2)
+    conv = isinstance(module, nn.modules.conv._ConvNd) and output.dim() >= 2
+    units = output.shape[1] if conv else output.shape[-1]
+    return 2.0 * weights * output.numel() / max(units, 1)
 
 
 def _has_children(module: nn.Module) -> bool:

@@ -13,6 +13,8 @@ import dataclasses
 import io
 import json
 import math
+import os
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,10 @@ __all__ = [
     "Finding",
     "StatRecord",
     "block_table",
+    "check_records_path",
+    "check_report_dir",
     "histograms",
+    "jacobian_rank",
     "jacobian_values",
     "layer_table",
 ]
@@ -103,6 +108,7 @@ class Diagnosis:
             "layers": [{k: _clean(v) for k, v in row.items()} for row in self.layers()],
             "blocks": block_table(self.records, self.run),
             "jacobian_sv": jacobian_values(self.records, self.run),
+            "jacobian_rank": (jacobian_rank(self.records, self.run) or (None,))[0],
             "findings": [_finding_dict(f) for f in self.findings],
         }
 
@@ -152,9 +158,46 @@ def records_to_csv(records: Iterable[StatRecord]) -> str:
     return buffer.getvalue()
 
 
+def _writable_folder(path: Path, argument: str) -> None:
+    """``path`` is a folder that exists and is writable, or can be created: else ValueError."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{argument}={str(path)!r}: {str(existing)!r} exists and is not a folder")
+    try:  # try it: permission bits say nothing for root or on a read-only mount
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ValueError(
+            f"{argument}={str(path)!r}: folder {str(existing)!r} is not writable "
+            f"({exc.strerror or exc})"
+        ) from None
+
+
+def check_report_dir(path: str | Path, argument: str = "report") -> Path:
+    """Check, before any work, that a report folder can be written; return it."""
+    path = Path(path)
+    _writable_folder(path, argument)
+    return path
+
+
+def check_records_path(path: str | Path, argument: str = "path") -> Path:
+    """Check, before any work, that a records file (.json or .csv) can be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{argument}={str(path)!r} is a folder; give a file name")
+    if path.suffix not in (".json", ".csv"):
+        raise ValueError(f"{argument}={str(path)!r} must end in .json or .csv")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"{argument}={str(path)!r} exists and is not writable")
+    _writable_folder(path.parent, argument)
+    return path
+
+
 def write_records(path: str | Path, records: Sequence[StatRecord]) -> Path:
     """Write records as ``.json`` or ``.csv`` (by suffix)."""
-    path = Path(path)
+    path = check_records_path(path)
     if path.suffix == ".csv":
         path.write_text(records_to_csv(records), encoding="utf-8")
     elif path.suffix == ".json":
@@ -200,6 +243,14 @@ def jacobian_values(records: Iterable[StatRecord], run: str) -> list[float]:
     """The Jacobian singular-value estimates of a run, largest first."""
     found = [(r.item, r.value) for r in records if r.run == run and r.statistic == "jacobian_sv"]
     return [v for _, v in sorted(found)]
+
+
+def jacobian_rank(records: Iterable[StatRecord], run: str) -> tuple[int, bool] | None:
+    """(numerical rank of the Jacobian, whether exact) of a run, or None if not estimated."""
+    found = {r.statistic: r.value for r in records if r.run == run and r.layer == MODEL_LAYER}
+    if "jacobian_rank" not in found:
+        return None
+    return int(found["jacobian_rank"]), bool(found.get("jacobian_rank_exact", 0.0))
 
 
 def histograms(

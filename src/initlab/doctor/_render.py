@@ -15,10 +15,13 @@ from initlab._report import figure_to_html, html_table, write_report
 from initlab.doctor._records import (
     Diagnosis,
     block_table,
+    check_report_dir,
     histograms,
+    jacobian_rank,
     jacobian_values,
     write_records,
 )
+from initlab.doctor._verdicts import row_activation
 
 __all__ = ["render_findings", "render_html", "render_table", "write_html"]
 
@@ -133,16 +136,19 @@ def _depth_figure(diagnoses: Sequence[Diagnosis]) -> str:
         rows = d.layers()
         depth = list(range(len(rows)))
         ax_act.semilogy(depth, [max(r.get("act_std", 0.0), 1e-30) for r in rows], label=d.run)
-        graded = [(i, r["grad_norm"]) for i, r in enumerate(rows) if r.get("grad_norm")]
+        graded = [(i, r["grad_rms"]) for i, r in enumerate(rows) if r.get("grad_rms")]
         if graded:
             ax_grad.semilogy(*zip(*graded), label=d.run)
     ax_act.set(title="activation std by depth", xlabel="layer call (execution order)")
-    ax_grad.set(title="output-gradient norm by depth", xlabel="layer call (execution order)")
+    ax_grad.set(
+        title="output-gradient RMS (per element) by depth", xlabel="layer call (execution order)"
+    )
     for ax in (ax_act, ax_grad):
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    return figure_to_html(fig, "Activation std and gradient norm against depth (log scale).")
+    return figure_to_html(fig, "Activation std and output-gradient RMS against depth (log scale).")
 
 
 def _pick(items: list[Any], limit: int) -> list[Any]:
@@ -153,34 +159,25 @@ def _pick(items: list[Any], limit: int) -> list[Any]:
 
 
 def _hist_axes(ax: Any, diagnosis: Diagnosis, statistic: str, title: str) -> None:
-    layers = {r["name"] for r in diagnosis.layers() if r["kind"] == "functional"}
-    layers |= {r["name"] for r in diagnosis.layers() if r["type"] in _ACT_TYPES}
+    """Per-layer histograms, each on its own scale: x is value / the layer's max |value|.
+
+    Layers' scales can be 1e14 apart (vanishing gradients); one shared linear axis
+    would show one spike and overlapping ticks. The legend gives each layer's scale.
+    """
+    layers = {r["name"] for r in diagnosis.layers() if row_activation(r) is not None}
     found = histograms(diagnosis.records, diagnosis.run, statistic)
     chosen = [h for h in found if h[0] in layers] or found
     for name, low, high, counts in _pick(chosen, MAX_HIST_LAYERS):
         total = sum(counts) or 1.0
-        width = (high - low) / max(len(counts), 1)
-        centers = [low + (i + 0.5) * width for i in range(len(counts))]
-        ax.plot(centers, [c / (total * width) for c in counts], label=name, lw=1.2)
-    ax.set(title=title, ylabel="density", yscale="log")
+        peak = max(abs(low), abs(high)) or 1.0
+        width = (high - low) / max(len(counts), 1) / peak
+        centers = [low / peak + (i + 0.5) * width for i in range(len(counts))]
+        density = [c / (total * width) if c > 0 else float("nan") for c in counts]
+        ax.plot(centers, density, label=f"{name} (max |x| {peak:.2g})", lw=1.2)
+    ax.set(title=title, ylabel="density", yscale="log", xlabel="value / layer's max |value|")
+    ax.set_xlim(-1.05, 1.05)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-
-
-_ACT_TYPES = {
-    "ReLU",
-    "ReLU6",
-    "LeakyReLU",
-    "Tanh",
-    "Sigmoid",
-    "Hardtanh",
-    "GELU",
-    "SiLU",
-    "ELU",
-    "SELU",
-    "Softplus",
-    "Mish",
-}
 
 
 def _hist_figure(diagnosis: Diagnosis) -> str:
@@ -191,7 +188,8 @@ def _hist_figure(diagnosis: Diagnosis) -> str:
     fig.tight_layout()
     caption = (
         f"{diagnosis.run}: per-layer histograms of activations and back-propagated gradients "
-        "(as in Glorot & Bengio 2010), up to 6 layers evenly spaced in depth."
+        "(as in Glorot & Bengio 2010), up to 6 layers evenly spaced in depth; each layer is "
+        "scaled by its own largest magnitude (in the legend), densities on a log axis."
     )
     return figure_to_html(fig, caption)
 
@@ -216,21 +214,35 @@ def _bars_figure(diagnosis: Diagnosis) -> str:
     return figure_to_html(fig, f"{diagnosis.run}: saturated and dead-unit fractions.")
 
 
+def _rank_note(d: Diagnosis) -> str:
+    rank = jacobian_rank(d.records, d.run)
+    if rank is None:
+        return ""
+    value, exact = rank
+    return f"rank {value}" if exact else f"rank ≥ {value}"
+
+
 def _jacobian_figure(diagnoses: Sequence[Diagnosis]) -> str:
-    series = [(d.run, jacobian_values(d.records, d.run)) for d in diagnoses]
-    series = [(run, sv) for run, sv in series if sv]
+    series = [(d, jacobian_values(d.records, d.run)) for d in diagnoses]
+    series = [(d, sv) for d, sv in series if sv]
     if not series:
         return ""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    for run, sv in series:
-        ax.semilogy(range(1, len(sv) + 1), [max(v, 1e-30) for v in sv], "o-", ms=3, label=run)
+    for d, sv in series:
+        label = f"{d.run} ({_rank_note(d)})" if _rank_note(d) else d.run
+        style = "o-" if len(sv) > 1 else "o"
+        ax.semilogy(range(1, len(sv) + 1), sv, style, ms=4, label=label)
     ax.axhline(1.0, color="grey", lw=0.8, ls="--")
-    ax.set(title="input–output Jacobian singular values (Lanczos estimate)", xlabel="rank")
+    ax.set(title="input–output Jacobian singular values (Lanczos estimate)", xlabel="index")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    caption = "Dynamical isometry means all values near 1 (dashed line)."
+    caption = (
+        "Dynamical isometry means all values near 1 (dashed line). Only values above the "
+        "numerical-zero tolerance are shown; the legend gives the numerical rank "
+        "(≥ when Lanczos stopped before exhausting the Krylov space)."
+    )
     return figure_to_html(fig, caption)
 
 
@@ -269,11 +281,11 @@ def _findings_html(diagnosis: Diagnosis) -> str:
 
 
 def _summary_html(diagnoses: Sequence[Diagnosis]) -> str:
-    header = ("run", "verdict", "errors", "warnings", "final std", "grad spread", "Jacobian sv")
+    header = ("run", "verdict", "errors", "warnings", "final std", "grad RMS spread", "Jacobian sv")
     rows = []
     for d in diagnoses:
         layers = d.layers()
-        grads = [r["grad_norm"] for r in layers if r.get("grad_norm")]
+        grads = [r["grad_rms"] for r in layers if r.get("grad_rms")]
         sv = jacobian_values(d.records, d.run)
         counts = {s: sum(f.severity == s for f in d.findings) for s in SEVERITY_RANK}
         rows.append(
@@ -284,7 +296,7 @@ def _summary_html(diagnoses: Sequence[Diagnosis]) -> str:
                 counts["warning"],
                 _fmt(layers[-1].get("act_std") if layers else None),
                 _fmt(max(grads) / min(grads) if grads else None),
-                f"{sv[-1]:.3g}–{sv[0]:.3g}" if sv else "–",
+                (f"{sv[-1]:.3g}–{sv[0]:.3g} ({_rank_note(d)})" if sv else "–"),
             ]
         )
     return "<h2>Summary</h2>" + html_table(header, rows)
@@ -316,7 +328,7 @@ def write_html(
     runs = [diagnoses] if isinstance(diagnoses, Diagnosis) else list(diagnoses)
     if not runs:
         raise ValueError("diagnoses is empty: nothing to report")
-    directory = Path(directory)
+    directory = check_report_dir(directory, "directory")
     directory.mkdir(parents=True, exist_ok=True)
     records = [r for d in runs for r in d.records]
     write_records(directory / "records.json", records)

@@ -7,60 +7,97 @@ scheme. A model with no warning or error gets one short ``ok`` summary.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import initlab
+from initlab._activations import ACTIVATIONS
+from initlab._gains import recommendation, recommended_scheme
 from initlab.doctor._config import Thresholds
-from initlab.doctor._records import Finding, StatRecord, block_table, jacobian_values, layer_table
-
-__all__ = ["guess_scheme", "judge", "recommend"]
-
-Row = dict[str, Any]
-
-# Measured weight std × sqrt(fan) of the common schemes, and the tolerance to call a match.
-SCHEME_TOLERANCE = 0.15
-_SCHEMES_FAN_IN = (
-    (1 / math.sqrt(3), "PyTorch's default (kaiming_uniform_ a=√5, std 1/√(3·fan_in))"),
-    (1.0, "LeCun (std 1/√fan_in)"),
-    (math.sqrt(2), "He (std √(2/fan_in))"),
+from initlab.doctor._records import (
+    Finding,
+    StatRecord,
+    block_table,
+    jacobian_rank,
+    jacobian_values,
+    layer_table,
 )
 
-_RECOMMEND = {
-    "relu": "use He: initlab.kaiming_normal_(w, mode='fan_in', nonlinearity='relu') "
-    "(the 'auto' preset picks it for ReLU layers)",
-    "tanh": "use Xavier with the tanh gain: initlab.xavier_uniform_(w, gain=initlab.gain('tanh')) "
-    "or initlab.orthogonal_(w, gain=initlab.gain('tanh'))",
-    "sigmoid": "use Xavier with the sigmoid gain: "
-    "initlab.xavier_uniform_(w, gain=initlab.gain('sigmoid'))",
-    "selu": "use LeCun normal: initlab.lecun_normal_(w) (self-normalizing SELU)",
-    None: "use a variance-preserving scheme: initlab.orthogonal_(w) or initlab.lecun_normal_(w)",
-}
-_RECOMMEND["relu6"] = _RECOMMEND["leaky_relu"] = _RECOMMEND["relu"]
-_RECOMMEND["hardtanh"] = _RECOMMEND["tanh"]
+__all__ = ["guess_scheme", "judge", "matches_recommended", "row_activation"]
+
+Row = dict[str, Any]
+Fans = tuple[float, float]
+
+# Measured weight std × √fan of the common schemes (gain² per fan mode), and the tolerance
+# to call a match. "He (fan_out)" is He: torchvision's ResNets use it.
+SCHEME_TOLERANCE = 0.15
+_GUESSES = (
+    (1 / 3, "PyTorch's default (kaiming_uniform_ a=√5, std 1/√(3·fan_in))", ("fan_in",)),
+    (1.0, "LeCun (std 1/√fan_in)", ("fan_in",)),
+    (2.0, "He (std √(2/fan_in))", ("fan_in",)),
+    (1.0, "Xavier (std √(2/(fan_in+fan_out)))", ("fan_avg",)),
+    (2.0, "He fan_out (std √(2/fan_out))", ("fan_out",)),
+    (1.0, "LeCun fan_out (std 1/√fan_out)", ("fan_out",)),
+)
+#: How far a weight's std may sit from the recommended scheme's (under any fan mode) and
+#: still count as that scheme: advice is given only beyond it.
+MATCH_TOLERANCE = 0.25
+FAN_MODES = ("fan_in", "fan_out", "fan_avg")
+#: Of a token (integer) input, the reference std is the median of the first layers' stds:
+#: one odd embedding scale (RWKV's 1e-4) does not become the yardstick of the network.
+TOKEN_REFERENCE_LAYERS = 5
+#: Outputs that are distributions (softmax over one token is exactly 1, std 0): their
+#: spread is not a signal scale.
+PROBABILITY_TYPES = ("Softmax", "Softmin", "Softmax2d", "LogSoftmax")
 
 
-def recommend(activation: str | None) -> str:
-    """The scheme to use before ``activation`` (a name from initlab.ACTIVATIONS or None)."""
-    if activation in _RECOMMEND:
-        return _RECOMMEND[activation]
-    return (
-        f"use He-style scaling with the derived gain: initlab.variance_scaling_ / "
-        f"kaiming_normal_ with gain initlab.gain({activation!r})"
-    )
+def _fan(fan_in: float, fan_out: float, mode: str) -> float:
+    return {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
 
 
 def guess_scheme(weight_std: float, fan_in: float, fan_out: float) -> str | None:
-    """Name the common scheme a weight's std matches, or None."""
-    for target, label in _SCHEMES_FAN_IN:
-        if abs(weight_std * math.sqrt(fan_in) / target - 1) < SCHEME_TOLERANCE:
-            if fan_in == fan_out and target == 1.0:
-                return "Xavier/LeCun (std 1/√fan, square layers)"
-            return label
-    if abs(weight_std * math.sqrt((fan_in + fan_out) / 2) - 1) < SCHEME_TOLERANCE:
-        return "Xavier (std √(2/(fan_in+fan_out)))"
-    return None
+    """Name the common scheme a weight's std matches best, or None.
+
+    >>> guess_scheme(math.sqrt(2 / 256), fan_in=64, fan_out=256)  # a 1×1 conv, He fan_out
+    'He fan_out (std √(2/fan_out))'
+    """
+    best: tuple[float, str] | None = None
+    for gain2, label, modes in _GUESSES:
+        for mode in modes:
+            target = math.sqrt(gain2 / _fan(fan_in, fan_out, mode))
+            miss = abs(weight_std / target - 1)
+            if miss < SCHEME_TOLERANCE and (best is None or miss < best[0]):
+                square = fan_in == fan_out and gain2 == 1.0
+                best = (miss, "Xavier/LeCun (std 1/√fan, square layers)" if square else label)
+    return best[1] if best else None
+
+
+def recommended_stds(activation: str | None, params: dict[str, float], fans: Fans) -> list[float]:
+    """The std the recommended scheme (``auto``'s) gives a weight, under every fan mode."""
+    scheme, args = recommended_scheme(activation, params)
+    shape = (int(fans[1]), int(fans[0]))  # a 2-D stand-in with these fans
+    stds = []
+    fields = dataclasses.fields(initlab.get(scheme, **args))
+    has_mode = any(f.name == "mode" and f.init for f in fields)  # Xavier has none: fan_avg
+    for mode in FAN_MODES if has_mode else (None,):
+        initializer = initlab.get(scheme, **({**args, "mode": mode} if mode else args))
+        std = initializer.spec(shape).std
+        if std is not None:
+            stds.append(float(std))
+    return stds
+
+
+def matches_recommended(
+    weight_std: float, activation: str | None, params: dict[str, float], fans: Fans
+) -> bool:
+    """The weight's std is the recommended scheme's within :data:`MATCH_TOLERANCE`."""
+    return any(
+        target > 0 and abs(weight_std / target - 1) < MATCH_TOLERANCE
+        for target in recommended_stds(activation, params, fans)
+    )
 
 
 def _span(rows: Sequence[Row], bad: Sequence[Row]) -> str:
@@ -85,60 +122,99 @@ def _span(rows: Sequence[Row], bad: Sequence[Row]) -> str:
     return f"layers {', '.join(shown)} ({len(bad)} of {len(rows)} layers)"
 
 
-def _dominant_activation(rows: Sequence[Row]) -> str | None:
-    acts = Counter(r["type"] for r in rows if r.get("kind") == "functional")
-    acts.update(_module_activation(r["type"]) for r in rows if r.get("kind") == "layer")
-    acts.pop(None, None)  # type: ignore[call-overload]
-    return acts.most_common(1)[0][0].removeprefix("F.") if acts else None
+def row_activation(row: Row) -> tuple[str, dict[str, float]] | None:
+    """(name, parameters) of the activation a layer-table row applies, or None.
+
+    The recorder tags each activation call with ``act_is_<name>`` (a name from the
+    one vocabulary, :data:`initlab.ACTIVATIONS`, as ``initlab.rules`` reads it off
+    the module or function) and its parameters as ``act_param_<parameter>``.
+    """
+    name = next((k.removeprefix("act_is_") for k in row if k.startswith("act_is_")), None)
+    if name not in ACTIVATIONS:
+        return None
+    params = {k.removeprefix("act_param_"): v for k, v in row.items() if k.startswith("act_param_")}
+    return name, params
 
 
-def _module_activation(type_name: str) -> str | None:
-    names = {
-        "ReLU": "relu",
-        "ReLU6": "relu6",
-        "LeakyReLU": "leaky_relu",
-        "Tanh": "tanh",
-        "Sigmoid": "sigmoid",
-        "Hardtanh": "hardtanh",
-        "GELU": "gelu",
-        "SiLU": "silu",
-        "ELU": "elu",
-        "SELU": "selu",
-        "Softplus": "softplus",
-        "Mish": "mish",
-    }
-    return names.get(type_name)
+def _weighted(row: Row) -> dict[str, float] | None:
+    weight = row["params"].get("weight", {})
+    return weight if {"weight_std", "fan_in", "fan_out"} <= weight.keys() else None
 
 
-def _current_scheme(rows: Sequence[Row]) -> str | None:
-    guesses: Counter[str | None] = Counter()
-    for row in rows:
-        weight = row["params"].get("weight", {})
-        if {"weight_std", "fan_in", "fan_out"} <= weight.keys():
-            guesses[guess_scheme(weight["weight_std"], weight["fan_in"], weight["fan_out"])] += 1
-    guesses.pop(None, None)  # type: ignore[call-overload]
-    return guesses.most_common(1)[0][0] if guesses else None
+def _followers(rows: Sequence[Row]) -> list[tuple[Row, tuple[str, dict[str, float]] | None]]:
+    """Each weighted layer with the activation that comes next before another weighted layer."""
+    pairs: list[tuple[Row, tuple[str, dict[str, float]] | None]] = []
+    for i, row in enumerate(rows):
+        if _weighted(row) is None:
+            continue
+        found = None
+        for later in rows[i + 1 :]:
+            if _weighted(later) is not None:
+                break
+            found = row_activation(later)
+            if found is not None:
+                break
+        pairs.append((row, found))
+    return pairs
 
 
 def _advice(rows: Sequence[Row]) -> str:
-    act = _dominant_activation(rows)
-    weighted = [r for r in rows if "weight" in r["params"]]
-    scheme = _current_scheme(weighted)
-    kinds = Counter(r["type"] for r in weighted)
-    layer_kind = kinds.most_common(1)[0][0] if kinds else "weight"
-    context = f"these {layer_kind} layers are followed by {act or 'no activation'}"
-    context += f" and use {scheme}" if scheme else ""
-    return f"{context}: {recommend(act)}"
+    """The recommended scheme for the dominant activation, and whether the weights differ.
+
+    Every weighted layer counts, recognized scheme or not: one default-initialized
+    head cannot outvote twenty layers whose std matches no common scheme.
+    """
+    pairs = _followers(rows)
+    if not pairs:
+        return recommendation(None)
+    votes = Counter(act[0] if act else None for _, act in pairs)
+    name = votes.most_common(1)[0][0]
+    group = [(r, a) for r, a in pairs if (a[0] if a else None) == name]
+    params = next((a[1] for _, a in group if a), {})
+    differ = []
+    for row, _ in group:
+        w = _weighted(row) or {}
+        if not matches_recommended(w["weight_std"], name, params, (w["fan_in"], w["fan_out"])):
+            differ.append(row)
+    kinds = Counter(r["type"] for r, _ in group)
+    layer_kind = kinds.most_common(1)[0][0]
+    context = f"these {layer_kind} layers are followed by {name or 'no activation'}"
+    scheme, _ = recommended_scheme(name, params)
+    if not differ:
+        return (
+            f"{context} and already have the recommended scale ({scheme}); the cause is "
+            "elsewhere (biases, normalization, residual scaling, the architecture)"
+        )
+    guesses = Counter(
+        guess_scheme(w["weight_std"], w["fan_in"], w["fan_out"])
+        for w in (_weighted(r) or {} for r in differ)
+    )
+    current = guesses.most_common(1)[0][0]
+    if current is None:
+        w = _weighted(differ[0]) or {}
+        current = (
+            f"a scale that matches no common scheme (std × √fan_in = "
+            f"{w['weight_std'] * math.sqrt(w['fan_in']):.3g} at {differ[0]['name']})"
+        )
+    share = "" if len(differ) == len(group) else f" ({len(differ)} of {len(group)})"
+    return f"{context}{share} and use {current}: {recommendation(name, params)}"
 
 
 def _reference(records: Sequence[StatRecord], rows: Sequence[Row], run: str) -> tuple[float, str]:
-    """The std that ratios compare with, and what it is (for the messages)."""
+    """The std that ratios compare with, and what it is (for the messages).
+
+    A float input's std; for token inputs the median std of the first
+    :data:`TOKEN_REFERENCE_LAYERS` layers, so one deliberately tiny embedding
+    (RWKV's 1e-4) is not the yardstick for everything after its LayerNorm.
+    """
     for r in records:
         if r.run == run and r.kind == "input" and r.statistic == "act_std" and r.value > 0:
             return r.value, "input's std"
-    for row in rows:
-        if row.get("act_std", 0) > 0:
-            return row["act_std"], f"std at the first layer, {row['name']},"
+    first = [row for row in rows if row.get("act_std", 0) > 0][:TOKEN_REFERENCE_LAYERS]
+    if first:
+        stds = sorted(row["act_std"] for row in first)
+        names = f"{first[0]['name']}–{first[-1]['name']}" if len(first) > 1 else first[0]["name"]
+        return stds[(len(stds) - 1) // 2], f"median std of the first layers ({names})"
     return 1.0, "unit reference"
 
 
@@ -147,16 +223,78 @@ def _beyond(ratio: float, limit: float, sign: int) -> bool:
     return ratio > limit if sign > 0 else ratio < limit
 
 
+def _zeroed(row: Row) -> bool:
+    """The layer has an all-zero weight or scale: a deliberate zero init (head, branch end)."""
+    return any(
+        stats.get("param_zero") or stats.get("weight_zero")
+        for name, stats in row["params"].items()
+        if name != "bias"
+    )
+
+
+def _scale_free(rows: Sequence[Row]) -> set[str]:
+    """Layers whose output scale does not propagate: softmax outputs, and outputs read
+    only by a normalization layer (RWKV's 1e-4 embedding into its LayerNorm; the
+    gradient there is large by the same factor, and harmless)."""
+    found = {r["name"] for r in rows if r["type"] in PROBABILITY_TYPES}
+    for row, following in zip(rows, rows[1:]):
+        if following.get("normalizes") and not row.get("normalizes"):
+            found.add(row["name"])
+    return found
+
+
+def _enclosing_block(name: str, blocks: Sequence[Row]) -> Row | None:
+    """The innermost residual block whose module contains the layer ``name``."""
+    inside = [
+        b
+        for b in blocks
+        if name.startswith(b["name"].split("#")[0] + ".")
+        or name.startswith(b["name"].split("#")[0] + ":")
+    ]
+    return max(inside, key=lambda b: len(b["name"]), default=None)
+
+
+def _branches(
+    rows: Sequence[Row], blocks: Sequence[Row], ref: float, t: Thresholds
+) -> dict[str, float]:
+    """Small layers inside residual blocks whose stream is healthy: name → std/stream.
+
+    A residual branch that starts small (zero-initialized last layer or BN, layer
+    scale 1e-6, 0.02-scale attention) leaves the block near the identity; what
+    matters for propagation is the stream, the block's output.
+    """
+    found = {}
+    for row in rows:
+        block = _enclosing_block(row["name"], blocks)
+        stream = float(block.get("act_std", 0.0)) if block else 0.0
+        if stream > 0 and stream / ref >= t.vanish_warning and row["act_std"] < stream:
+            found[row["name"]] = row["act_std"] / stream
+    return found
+
+
 def _signal(
-    rows: Sequence[Row], ref: float, ref_label: str, t: Thresholds, run: str
+    rows: Sequence[Row],
+    ref: float,
+    ref_label: str,
+    t: Thresholds,
+    run: str,
+    exempt: set[str],
+    scale_free: set[str],
 ) -> list[Finding]:
+    """Vanishing/exploding activations; ``exempt`` layers cannot vanish, ``scale_free``
+    ones neither vanish nor explode."""
     findings = []
     for direction, warn, err in (
         ("vanishing", t.vanish_warning, t.vanish_error),
         ("exploding", t.explode_warning, t.explode_error),
     ):
         sign = 1 if direction == "exploding" else -1
-        bad = [r for r in rows if _beyond(r["act_std"] / ref, warn, sign)]
+        bad = [
+            r
+            for r in rows
+            if _beyond(r["act_std"] / ref, warn, sign)
+            and r["name"] not in (scale_free if sign > 0 else exempt)
+        ]
         if not bad:
             continue
         extreme = max(bad, key=lambda r: sign * r["act_std"])
@@ -188,21 +326,55 @@ def _signal(
     return findings
 
 
-def _gradients(rows: Sequence[Row], t: Thresholds, run: str) -> list[Finding]:
-    graded = [r for r in rows if r.get("grad_norm")]
+def _small_branches(
+    rows: Sequence[Row], branches: dict[str, float], ref: float, t: Thresholds, run: str
+) -> list[Finding]:
+    small = [r for r in rows if r["name"] in branches and r["act_std"] / ref < t.vanish_warning]
+    if not small:
+        return []
+    least = min(small, key=lambda r: branches[r["name"]])
+    return [
+        Finding(
+            run=run,
+            severity="info",
+            layers=tuple(r["name"] for r in small),
+            statistic="act_std",
+            value=branches[least["name"]],
+            threshold=t.vanish_warning,
+            message=f"{_span(rows, small)} inside residual blocks are small (down to "
+            f"×{branches[least['name']]:.3g} of the residual stream at {least['name']}), but "
+            "the stream itself keeps its scale: the blocks start near the identity",
+            recommendation="fine when deliberate (zero-initialized branch ends, layer scale, "
+            "small output projections); the stream is what carries the signal",
+        )
+    ]
+
+
+def _gradients(
+    rows: Sequence[Row], blocks: Sequence[Row], t: Thresholds, run: str, exempt: set[str]
+) -> list[Finding]:
+    """Spread of the output-gradient RMS (per element, so tensor sizes do not count).
+
+    Along the residual stream: inside residual blocks only the blocks' outputs
+    count (a branch scaled by layer scale 1e-6 gets gradients 1e-6 smaller, by
+    design); layers outside blocks count as they are.
+    """
+    outside = [r for r in rows if _enclosing_block(r["name"], blocks) is None]
+    path = sorted([*outside, *blocks], key=lambda r: r["index"])
+    graded = [r for r in path if r.get("grad_rms") and r["name"] not in exempt]
     if len(graded) < 2:
         return []
     first, last = graded[0], graded[-1]
-    ratio = first["grad_norm"] / last["grad_norm"]
+    ratio = first["grad_rms"] / last["grad_rms"]
     spread = max(ratio, 1 / ratio) if ratio > 0 else math.inf
     if spread <= t.grad_ratio_warning:
         return []
     direction = "vanish" if ratio < 1 else "explode"
     severity = "error" if spread > t.grad_ratio_error else "warning"
     message = (
-        f"output-gradient norm goes from {last['grad_norm']:.3g} at {last['name']} to "
-        f"{first['grad_norm']:.3g} at {first['name']}: gradients {direction} toward the input "
-        f"(×{ratio:.2g})"
+        f"output-gradient RMS (per element) goes from {last['grad_rms']:.3g} at {last['name']} "
+        f"to {first['grad_rms']:.3g} at {first['name']}: gradients {direction} toward the "
+        f"input (×{ratio:.2g})"
     )
     return [
         Finding(
@@ -246,7 +418,7 @@ def _fraction_rule(
 def _weight_finding(
     where: str, layer: str, s: dict[str, float], t: Thresholds, run: str
 ) -> Finding | None:
-    if s.get("weight_zero"):
+    if s.get("weight_zero") or s.get("param_zero"):
         return Finding(
             run=run,
             severity="info",
@@ -255,8 +427,8 @@ def _weight_finding(
             value=1.0,
             threshold=0.0,
             message=f"{where} is all zeros",
-            recommendation="fine for a zero-initialized residual branch or head; "
-            "elsewhere no signal passes: use a random scheme",
+            recommendation="fine for a zero-initialized residual branch end (last layer or "
+            "norm of the branch) or head; elsewhere no signal passes: use a random scheme",
         )
     if s.get("dup_unit_frac", 0.0) > 0:
         return Finding(
@@ -265,9 +437,10 @@ def _weight_finding(
             layers=(layer,),
             statistic="dup_unit_frac",
             value=s["dup_unit_frac"],
-            threshold=t.duplicate_tol,
-            message=f"{where}: {s['dup_unit_frac']:.0%} of units have an identical twin "
-            "(symmetric init: identical units get identical gradients and never differ)",
+            threshold=0.0,
+            message=f"{where}: {s['dup_unit_frac']:.0%} of units are exact copies of another "
+            "unit (same weights and bias, same inputs): they compute the same output, get the "
+            "same gradient, and will stay identical under gradient descent",
             recommendation="break the symmetry with a random scheme, e.g. "
             "initlab.kaiming_normal_ or initlab.orthogonal_",
         )
@@ -290,6 +463,8 @@ def _weights(rows: Sequence[Row], t: Thresholds, run: str) -> list[Finding]:
     findings = []
     for row in rows:
         for param, stats in row["params"].items():
+            if param == "bias":
+                continue  # a zero or constant bias is the norm
             found = _weight_finding(f"{row['name']}.{param}", row["name"], stats, t, run)
             if found is not None:
                 findings.append(found)
@@ -325,18 +500,22 @@ def _residual(records: Sequence[StatRecord], t: Thresholds, run: str) -> list[Fi
     ]
 
 
-def _summary(rows: Sequence[Row], ref: float, records: Sequence[StatRecord], run: str) -> Finding:
-    stds = [r["act_std"] / ref for r in rows]
+def _summary(
+    rows: Sequence[Row], ref: float, records: Sequence[StatRecord], run: str, exempt: set[str]
+) -> Finding:
+    stds = [r["act_std"] / ref for r in rows if r["name"] not in exempt] or [1.0]
     parts = [
         f"healthy: {len(rows)} layers; activation std stays within "
-        f"×{min(stds):.2g}–×{max(stds):.2g} of the input"
+        f"×{min(stds):.2g}–×{max(stds):.2g} of the reference"
     ]
-    grads = [r["grad_norm"] for r in rows if r.get("grad_norm")]
+    grads = [r["grad_rms"] for r in rows if r.get("grad_rms")]
     if len(grads) >= 2:
-        parts.append(f"output-gradient norms span ×{max(grads) / min(grads):.3g}")
+        parts.append(f"output-gradient RMS spans ×{max(grads) / min(grads):.3g}")
     sv = jacobian_values(records, run)
-    if sv and sv[-1] > 0:
-        parts.append(f"Jacobian singular values {sv[-1]:.3g}–{sv[0]:.3g}")
+    rank = jacobian_rank(records, run)
+    if sv and rank is not None:
+        bound = "" if rank[1] else "≥ "
+        parts.append(f"Jacobian singular values {sv[-1]:.3g}–{sv[0]:.3g} (rank {bound}{rank[0]})")
     parts.append("no saturated, dead or symmetric units")
     return Finding(
         run=run, severity="ok", layers=("all",), statistic="summary", message="; ".join(parts)
@@ -358,14 +537,21 @@ def judge(records: Sequence[StatRecord], thresholds: Thresholds, run: str) -> li
         ]
     t = thresholds
     ref, ref_label = _reference(records, rows, run)
-    findings = _signal(rows, ref, ref_label, t, run) + _gradients(rows, t, run)
+    blocks = block_table(records, run)
+    branches = _branches(rows, blocks, ref, t)
+    scale_free = _scale_free(rows)
+    exempt = set(branches) | {r["name"] for r in rows if _zeroed(r)} | scale_free
+    findings = _signal(rows, ref, ref_label, t, run, exempt, scale_free)
+    findings += _gradients(rows, blocks, t, run, scale_free)
+    findings += _small_branches(rows, branches, ref, t, run)
     findings += _fraction_rule(
         rows,
         "act_sat_frac",
         t.saturation_warning,
         t.saturation_error,
-        "bounded-activation units saturated (|tanh| > 0.99, sigmoid < 0.01 or > 0.99)",
-        "shrink the pre-activation scale: " + recommend("tanh"),
+        "bounded-activation units saturated (within 0.01 of the output range's ends: "
+        "|tanh| > 0.99, sigmoid < 0.01 or > 0.99)",
+        "shrink the pre-activation scale: " + recommendation("tanh"),
         run,
     )
     findings += _fraction_rule(
@@ -375,12 +561,12 @@ def judge(records: Sequence[StatRecord], thresholds: Thresholds, run: str) -> li
         t.dead_error,
         "ReLU units never positive on the probe batch (dead)",
         "check the biases (a large negative bias keeps ReLUs off; use initlab.zeros_ or a "
-        "small positive bias) and the weight scale (" + recommend("relu") + ")",
+        "small positive bias) and the weight scale (" + recommendation("relu") + ")",
         run,
     )
     findings += _weights(rows, t, run) + _residual(records, t, run)
     order = {"error": 0, "warning": 1, "info": 2, "ok": 3}
     findings.sort(key=lambda f: order[f.severity])
     if not any(f.severity in ("warning", "error") for f in findings):
-        findings.insert(0, _summary(rows, ref, records, run))
+        findings.insert(0, _summary(rows, ref, records, run, exempt))
     return findings

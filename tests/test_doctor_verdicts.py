@@ -1,0 +1,269 @@
+"""Verdicts on deliberate inits, symmetric units, advice, and the Jacobian's rank.
+
+Each check beside a negative control: the deliberate choice is not an error, the
+same numbers where they are a problem still are.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import initlab
+from initlab.doctor import Diagnosis, DoctorConfig, diagnose
+
+CONFIG = DoctorConfig(seed=0)
+
+
+def errors(d: Diagnosis) -> list[str]:
+    return [f"{f.statistic}: {f.message}" for f in d.findings if f.severity == "error"]
+
+
+def problems(d: Diagnosis) -> list[str]:
+    return [f"{f.statistic}: {f.message}" for f in d.findings if f.severity in ("warning", "error")]
+
+
+def he_mlp(width: int, depth: int = 3, seed: int = 0) -> nn.Sequential:
+    generator = initlab.seeded_generator(seed, "verdict-tests")
+    layers: list[nn.Module] = []
+    for _ in range(depth):
+        linear = nn.Linear(width, width)
+        initlab.kaiming_normal_(linear.weight, nonlinearity="relu", generator=generator)
+        nn.init.zeros_(linear.bias)
+        layers += [linear, nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+# -- symmetric units ---------------------------------------------------------------------
+@pytest.mark.parametrize("width", [32, 256, 512])
+def test_constant_layer_is_symmetric_at_any_width(width: int) -> None:
+    # cdist in matrix-product mode gave 4e-4 between identical rows: missed at 256 and 512.
+    model = he_mlp(width)
+    nn.init.constant_(model[2].weight, 0.01)
+    d = diagnose(model, config=CONFIG)
+    (found,) = [f for f in d.findings if f.statistic == "dup_unit_frac"]
+    assert found.severity == "error" and found.layers == ("2",) and found.value == 1.0
+    assert "stay identical under gradient descent" in found.message
+    assert not [
+        f for f in diagnose(he_mlp(width), config=CONFIG).findings if f.statistic == "dup_unit_frac"
+    ]
+
+
+def test_equal_weights_with_different_biases_are_not_symmetric() -> None:
+    model = he_mlp(16)
+    nn.init.constant_(model[2].weight, 0.1)
+    with torch.no_grad():
+        model[2].bias.copy_(torch.linspace(-1, 1, 16))
+    rows = diagnose(model, config=CONFIG).layers()
+    assert rows[2]["params"]["weight"]["dup_unit_frac"] == 0.0
+    with torch.no_grad():
+        model[2].bias[1] = model[2].bias[0]  # now units 0 and 1 are twins
+    rows = diagnose(model, config=CONFIG).layers()
+    assert rows[2]["params"]["weight"]["dup_unit_frac"] == pytest.approx(2 / 16)
+
+
+def test_only_units_of_one_group_can_be_symmetric() -> None:
+    conv = nn.Conv2d(4, 4, 3, groups=2, bias=False)
+    with torch.no_grad():  # group 0's two units equal each other; group 1's differ
+        conv.weight.copy_(torch.arange(4 * 2 * 9, dtype=torch.float32).reshape(4, 2, 3, 3))
+        conv.weight[1] = conv.weight[0]
+    rows = diagnose(nn.Sequential(conv), config=CONFIG).layers()
+    assert rows[0]["params"]["weight"]["dup_unit_frac"] == pytest.approx(2 / 4)
+    with torch.no_grad():  # units equal across groups see different inputs: not symmetric
+        conv.weight.copy_(
+            torch.arange(2 * 2 * 9, dtype=torch.float32).reshape(2, 2, 3, 3).repeat(2, 1, 1, 1)
+        )
+    rows = diagnose(nn.Sequential(conv), config=CONFIG).layers()
+    assert rows[0]["params"]["weight"]["dup_unit_frac"] == 0.0
+
+
+def test_depthwise_units_constant_gains_and_embeddings_are_not_compared() -> None:
+    model = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.GroupNorm(2, 8))
+    nn.init.constant_(model[0].weight, 0.1)  # one scalar kernel per channel, all equal
+    d = diagnose(model, config=CONFIG)
+    assert not [f for f in d.findings if f.statistic == "dup_unit_frac"]
+    embed = nn.Sequential(nn.Embedding(10, 8), nn.Linear(8, 8))
+    nn.init.constant_(embed[0].weight, 0.5)
+    d = diagnose(embed, config=CONFIG)
+    assert not [f for f in d.findings if f.statistic == "dup_unit_frac" and f.layers == ("0",)]
+
+
+# -- deliberate inits --------------------------------------------------------------------
+class Bottleneck(nn.Module):
+    def __init__(self, width: int, zero_last: bool) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        for conv in (self.conv1, self.conv2):  # torchvision: He fan_out
+            nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+        if zero_last:  # torchvision's zero_init_residual
+            nn.init.zeros_(self.bn2.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + x)
+
+
+def resnet(zero_last: bool, head_zero: bool) -> nn.Module:
+    torch.manual_seed(0)  # test-only model construction
+    blocks = nn.Sequential(*[Bottleneck(8, zero_last) for _ in range(3)])
+    head = nn.Linear(8, 5)
+    if head_zero:
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
+    stem = nn.Conv2d(3, 8, 3, padding=1)
+    nn.init.kaiming_normal_(stem.weight, mode="fan_out", nonlinearity="relu")
+    return nn.Sequential(stem, nn.ReLU(), blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten(), head)
+
+
+def test_zero_init_residual_and_zero_head_are_not_errors() -> None:
+    d = diagnose(resnet(zero_last=True, head_zero=True), config=CONFIG)
+    assert not problems(d), problems(d)
+    infos = [f for f in d.findings if f.statistic == "weight_zero"]
+    assert {f.layers[0] for f in infos} >= {"5", "2.0.bn2"}
+
+
+def test_zero_hidden_layer_still_vanishes() -> None:
+    # Negative control: a zero layer outside any residual block kills the signal after it.
+    model = he_mlp(32, depth=4)
+    nn.init.zeros_(model[2].weight)
+    d = diagnose(model, config=CONFIG)
+    assert any(f.statistic == "act_std" and f.severity == "error" for f in d.findings)
+
+
+class ScaledBlock(nn.Module):
+    """ConvNeXt-style: depthwise conv, LayerNorm, MLP, layer scale gamma (1e-6)."""
+
+    def __init__(self, dim: int, gamma: float) -> None:
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, 4 * dim)
+        self.fc2 = nn.Linear(4 * dim, dim)
+        self.gamma = nn.Parameter(torch.full((dim,), gamma))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.dwconv(x).permute(0, 2, 3, 1)
+        y = self.fc2(F.gelu(self.fc1(self.norm(y)))) * self.gamma
+        return x + y.permute(0, 3, 1, 2)
+
+
+def test_layer_scale_is_judged_against_the_residual_stream() -> None:
+    torch.manual_seed(0)  # test-only model construction
+    model = nn.Sequential(nn.Conv2d(3, 16, 4, stride=4), *[ScaledBlock(16, 1e-6) for _ in range(3)])
+    d = diagnose(model, torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)))
+    assert not problems(d), problems(d)
+
+
+def test_small_branch_ends_are_info_against_a_healthy_stream() -> None:
+    torch.manual_seed(0)  # test-only model construction
+    blocks = [Bottleneck(8, zero_last=False) for _ in range(3)]
+    for block in blocks:  # branch output 1e-4 of the stream: deliberate, e.g. a tiny BN gain
+        nn.init.constant_(block.bn2.weight, 1e-4)
+    d = diagnose(
+        nn.Sequential(*blocks), torch.randn(2, 8, 8, 8, generator=torch.Generator().manual_seed(0))
+    )
+    assert not problems(d), problems(d)
+    assert any(f.severity == "info" and "residual stream" in f.message for f in d.findings)
+
+
+def test_softmax_over_one_token_is_not_vanishing() -> None:
+    model = nn.Sequential(nn.Linear(8, 8), nn.Softmax(dim=1))
+    d = diagnose(model, torch.randn(4, 1, 8, generator=torch.Generator().manual_seed(0)))
+    assert not problems(d), problems(d)
+
+
+class SetsRequiresGrad(nn.Module):
+    """Like HF Wav2Vec2's feature encoder: flips requires_grad on a view of its input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x[:, None]
+        if self.training:
+            h.requires_grad = True
+        return self.fc(h)
+
+
+def test_model_that_sets_requires_grad_on_its_input_runs() -> None:
+    d = diagnose(SetsRequiresGrad(), torch.randn(4, 8, generator=torch.Generator().manual_seed(0)))
+    assert d.layers()[0]["grad_norm"] > 0
+
+
+def test_token_reference_is_robust_to_a_tiny_embedding() -> None:
+    # RWKV: embedding at 1e-4 into a LayerNorm; the rest is healthy.
+    torch.manual_seed(0)  # test-only model construction
+    model = nn.Sequential(nn.Embedding(50, 32), nn.LayerNorm(32), nn.Linear(32, 32), nn.GELU())
+    nn.init.uniform_(model[0].weight, -1e-4, 1e-4)
+    d = diagnose(model, config=CONFIG)
+    assert not problems(d), problems(d)
+
+
+# -- advice --------------------------------------------------------------------------------
+def test_he_fan_out_is_he() -> None:
+    d = diagnose(resnet(zero_last=False, head_zero=False), config=CONFIG)
+    assert not any("Xavier" in f.recommendation for f in d.findings)
+    from initlab.doctor._verdicts import guess_scheme, matches_recommended
+
+    fan_in, fan_out = 8 * 9.0, 32 * 9.0
+    assert guess_scheme(math.sqrt(2 / fan_out), fan_in, fan_out) == "He fan_out (std √(2/fan_out))"
+    assert matches_recommended(math.sqrt(2 / fan_out), "relu", {}, (fan_in, fan_out))
+    assert not matches_recommended(math.sqrt(1 / (3 * fan_in)), "relu", {}, (fan_in, fan_in))
+
+
+def test_one_default_head_does_not_outvote_twenty_layers() -> None:
+    generator = initlab.seeded_generator(0, "advice")
+    layers: list[nn.Module] = []
+    for _ in range(20):
+        linear = nn.Linear(64, 64)
+        initlab.normal_(linear.weight, std=0.01, generator=generator)
+        nn.init.zeros_(linear.bias)
+        layers += [linear, nn.Tanh()]
+    head = nn.Linear(64, 10)
+    bound = 1 / math.sqrt(64)
+    initlab.uniform_(head.weight, -bound, bound, generator=generator)  # PyTorch's default scale
+    d = diagnose(nn.Sequential(*layers, head), config=CONFIG)
+    advice = {f.recommendation for f in d.findings if f.statistic in ("act_std", "grad_norm")}
+    assert advice, d.findings
+    for text in advice:
+        assert "PyTorch's default" not in text
+        assert "followed by tanh" in text and "matches no common scheme" in text
+        assert "xavier_uniform_" in text
+
+
+def test_no_advice_to_switch_when_the_scheme_already_matches() -> None:
+    from initlab.doctor._verdicts import _advice
+
+    d = diagnose(he_mlp(64, depth=6), config=CONFIG)
+    assert "already have the recommended scale (he_normal)" in _advice(d.layers())
+
+
+# -- Jacobian --------------------------------------------------------------------------------
+def test_jacobian_rank_is_the_output_size_and_zeros_are_dropped() -> None:
+    torch.manual_seed(0)  # test-only model construction
+    model = nn.Sequential(nn.Linear(40, 64), nn.Tanh(), nn.Linear(64, 10))
+    d = diagnose(model, config=DoctorConfig(seed=0, jacobian_steps=24))
+    data = d.to_dict()
+    assert len(data["jacobian_sv"]) == 10 and data["jacobian_rank"] == 10
+    assert min(data["jacobian_sv"]) > 1e-3 * max(data["jacobian_sv"])
+
+
+def test_deep_tanh_jacobian_does_not_stop_after_one_step() -> None:
+    generator = initlab.seeded_generator(0, "deep-tanh")
+    layers: list[nn.Module] = []
+    for _ in range(20):
+        linear = nn.Linear(32, 32, bias=False)
+        initlab.normal_(linear.weight, std=0.01, generator=generator)
+        layers += [linear, nn.Tanh()]
+    d = diagnose(nn.Sequential(*layers), config=DoctorConfig(seed=0, jacobian_steps=12))
+    sv = d.to_dict()["jacobian_sv"]
+    # Each layer scales by about 0.01·√32 ≈ 0.06: σ ≈ 1e-24, whose square underflows float32.
+    assert len(sv) > 1 and 0 < sv[0] < 1e-20
