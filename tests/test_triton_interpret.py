@@ -20,8 +20,9 @@ pytestmark = pytest.mark.skipif(
 SCRIPT = textwrap.dedent(
     """
     import torch
-    from initlab import _keyed as K, _triton_kernels as TK
-    from initlab._distributed import box_runs
+    from initlab import rng as K
+    from initlab.rng import _triton_backend as TK
+    from initlab.rng._shards import box_runs
 
     assert TK.available() and TK.interpreted()
     key = K.derive_key(3, "blocks.0.mlp.w1")
@@ -75,7 +76,7 @@ def test_kernels_match_reference_under_interpreter():
 
 
 def test_import_without_interpreter_or_gpu_is_clean():
-    code = "import initlab._triton_kernels as TK; print(TK.available())"
+    code = "import initlab.rng._triton_backend as TK; print(TK.available())"
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]

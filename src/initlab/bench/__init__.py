@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from initlab._keyed import KeyedSampler, numba_available
+from initlab.rng import KeyedSampler, numba_available
 
 __all__ = ["BenchConfig", "Record", "render", "run"]
 

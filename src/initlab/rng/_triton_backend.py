@@ -21,10 +21,19 @@ from typing import Any
 
 import torch
 
-from initlab import _keyed
-from initlab._keyed import Draw
+from initlab.rng import _fp32
+from initlab.rng._draws import Draw
+from initlab.rng._philox import MASK32, PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1
+from initlab.rng._shards import box_runs
 
-__all__ = ["available", "fill_box_", "fill_grouped_", "interpreted", "keyed_words"]
+__all__ = [
+    "available",
+    "fill_box_",
+    "fill_grouped_",
+    "fill_runs_",
+    "interpreted",
+    "keyed_words",
+]
 
 BLOCK = 256  # Philox blocks per program: 1024 output elements
 
@@ -53,12 +62,12 @@ def available() -> bool:
 def _coefficient_table(device: torch.device) -> tuple[torch.Tensor, dict[str, int]]:
     """All polynomial coefficients in one fp32 tensor, with each polynomial's offset."""
     polys = {
-        "log": (*_keyed.LOG_COEFFS, 0.0),
-        "sin": (*_keyed.SIN_COEFFS, 1.0),
-        "cos": (*_keyed.COS_COEFFS, 1.0),
-        "central": _keyed.ERFINV_CENTRAL,
-        "tail": _keyed.ERFINV_TAIL,
-        "deep": _keyed.ERFINV_DEEP,
+        "log": (*_fp32.LOG_COEFFS, 0.0),
+        "sin": (*_fp32.SIN_COEFFS, 1.0),
+        "cos": (*_fp32.COS_COEFFS, 1.0),
+        "central": _fp32.ERFINV_CENTRAL,
+        "tail": _fp32.ERFINV_TAIL,
+        "deep": _fp32.ERFINV_DEEP,
     }
     offsets: dict[str, int] = {}
     flat: list[float] = []
@@ -73,24 +82,24 @@ _, _OFFSETS = _coefficient_table(torch.device("cpu"))
 if _triton is not None:
     import triton.language as tl
 
-    _M0: tl.constexpr = tl.constexpr(_keyed.PHILOX_M0)
-    _M1: tl.constexpr = tl.constexpr(_keyed.PHILOX_M1)
-    _W0: tl.constexpr = tl.constexpr(_keyed.PHILOX_W0)
-    _W1: tl.constexpr = tl.constexpr(_keyed.PHILOX_W1)
+    _M0: tl.constexpr = tl.constexpr(PHILOX_M0)
+    _M1: tl.constexpr = tl.constexpr(PHILOX_M1)
+    _W0: tl.constexpr = tl.constexpr(PHILOX_W0)
+    _W1: tl.constexpr = tl.constexpr(PHILOX_W1)
     _LOG: tl.constexpr = tl.constexpr(_OFFSETS["log"])
     _SIN: tl.constexpr = tl.constexpr(_OFFSETS["sin"])
     _COS: tl.constexpr = tl.constexpr(_OFFSETS["cos"])
     _CENTRAL: tl.constexpr = tl.constexpr(_OFFSETS["central"])
     _TAIL: tl.constexpr = tl.constexpr(_OFFSETS["tail"])
     _DEEP: tl.constexpr = tl.constexpr(_OFFSETS["deep"])
-    _LN2_HI: tl.constexpr = tl.constexpr(_keyed.LN2_HI)
-    _LN2_LO: tl.constexpr = tl.constexpr(_keyed.LN2_LO)
-    _SQRT_HALF: tl.constexpr = tl.constexpr(_keyed.SQRT_HALF)
-    _QUARTER_PI: tl.constexpr = tl.constexpr(_keyed.QUARTER_PI)
-    _SQRT2: tl.constexpr = tl.constexpr(_keyed.SQRT2)
-    _MIN_CDF: tl.constexpr = tl.constexpr(_keyed.MIN_CDF)
-    _DEEP_W: tl.constexpr = tl.constexpr(_keyed.DEEP_TAIL_W)
-    _U24: tl.constexpr = tl.constexpr(_keyed.TWO_POW_M24)
+    _LN2_HI: tl.constexpr = tl.constexpr(_fp32.LN2_HI)
+    _LN2_LO: tl.constexpr = tl.constexpr(_fp32.LN2_LO)
+    _SQRT_HALF: tl.constexpr = tl.constexpr(_fp32.SQRT_HALF)
+    _QUARTER_PI: tl.constexpr = tl.constexpr(_fp32.QUARTER_PI)
+    _SQRT2: tl.constexpr = tl.constexpr(_fp32.SQRT2)
+    _MIN_CDF: tl.constexpr = tl.constexpr(_fp32.MIN_CDF)
+    _DEEP_W: tl.constexpr = tl.constexpr(_fp32.DEEP_TAIL_W)
+    _U24: tl.constexpr = tl.constexpr(_fp32.TWO_POW_M24)
     # Round-to-nearest-even when narrowing, as torch's .to() does (the dtype rule).
     ROUNDING: tl.constexpr = tl.constexpr("rtne")
 
@@ -294,7 +303,7 @@ def _launch(out2d: torch.Tensor, starts: torch.Tensor, key: tuple[int, int], str
     grid = (math.ceil(rows * per_row / BLOCK),)
     options: dict[str, Any] = {} if interpreted() else {"enable_fp_fusion": False}
     _fill_runs[grid](
-        out2d, starts, rows, length, per_row, key[0], key[1], stream & _keyed.MASK32,
+        out2d, starts, rows, length, per_row, key[0], key[1], stream & MASK32,
         _coefficients(out2d.device), draw.p0, draw.p1, draw.p2, draw.p3, draw.clamp_low,
         draw.clamp_high, KIND=draw.kind, MIRRORED=draw.mirrored, BLOCK_SIZE=BLOCK, **options,
     )  # fmt: skip
@@ -309,8 +318,6 @@ def fill_box_(
     draw: Draw,
 ) -> torch.Tensor:
     """Fill ``local`` (this rank's box of a global tensor) with keyed values, fused."""
-    from initlab._distributed import box_runs
-
     if not available():
         raise RuntimeError(
             "the Triton kernels need triton and a CUDA device (or TRITON_INTERPRET=1)"
@@ -327,14 +334,22 @@ def fill_box_(
     return local
 
 
+def fill_runs_(
+    out2d: torch.Tensor, starts: torch.Tensor, key: tuple[int, int], stream: int, draw: Draw
+) -> torch.Tensor:
+    """Write the values of flat indices ``starts[r] + j`` into ``out2d[r, j]`` (contiguous)."""
+    _launch(out2d, starts, key, stream, draw)
+    return out2d
+
+
 def keyed_words(
     key: tuple[int, int], stream: int, start: int, count: int, device: torch.device | str
 ) -> torch.Tensor:
-    """The Triton twin of :func:`initlab._keyed.keyed_words` (uint32 words in int64)."""
+    """The Triton twin of :func:`initlab.rng.keyed_words` (uint32 words in int64)."""
     out = torch.empty(count, dtype=torch.int64, device=device)
     grid = (math.ceil(count / (4 * BLOCK)),)
     _words_kernel[grid](
-        out, start, count, key[0], key[1], stream & _keyed.MASK32, BLOCK_SIZE=4 * BLOCK
+        out, start, count, key[0], key[1], stream & MASK32, BLOCK_SIZE=4 * BLOCK
     )
     return out
 
@@ -375,7 +390,7 @@ def _launch_group(tensors: list[torch.Tensor], keys: list[tuple[int, int]], draw
     )
     prog_table = torch.stack([owner, torch.arange(len(owner)) - first], dim=1).to(torch.int64)
     _fill_group[(len(owner),)](
-        prog_table.to(device), ints.to(device), floats.to(device), stream & _keyed.MASK32,
+        prog_table.to(device), ints.to(device), floats.to(device), stream & MASK32,
         _coefficients(device), OUT_DTYPE=_TL_DTYPES[dtype], KIND=kind, MIRRORED=mirrored,
         BLOCK_SIZE=BLOCK, **({} if interpreted() else {"enable_fp_fusion": False}),
     )  # fmt: skip
