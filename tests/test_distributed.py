@@ -75,8 +75,8 @@ def _worker(rank: int, world: int, port: int, result_dir: str) -> None:
 def _check_all(world: int) -> None:
     from torch.distributed.tensor import empty as dtensor_empty
 
-    from initlab.rng._shards import copy_from_full_
     from initlab.rng import KeyedSampler
+    from initlab.rng._shards import copy_from_full_
 
     torch.set_num_threads(1)  # ranks share 2 cores here: no oversubscription
     cases = _meshes(world)

@@ -23,7 +23,6 @@ import torch
 
 from initlab._fans import FAN_MODES, Fans, LayoutLike, chunk_bounds, compute_fans, get_layout
 from initlab._gains import calculate_gain
-from initlab.rng._seam import GeneratorLike, Sampler, as_sampler
 from initlab._validation import (
     check_choice,
     check_finite,
@@ -32,6 +31,7 @@ from initlab._validation import (
     check_positive,
     is_noop_tensor,
 )
+from initlab.rng._seam import GeneratorLike, Sampler, as_sampler
 
 __all__ = [
     "DISTRIBUTIONS",

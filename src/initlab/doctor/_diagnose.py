@@ -18,7 +18,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from initlab.rng import seeded_generator
 from initlab.doctor._config import DoctorConfig, ProbeSpec
 from initlab.doctor._hooks import Call, Recorder, first_float_tensor
 from initlab.doctor._probe import Probe, build_probe
@@ -26,6 +25,7 @@ from initlab.doctor._records import MODEL_LAYER, Diagnosis, Finding, StatRecord
 from initlab.doctor._spectra import lanczos_singular_values
 from initlab.doctor._stats import Deferred, Slot, weight_group_stats, weight_rows
 from initlab.doctor._verdicts import judge
+from initlab.rng import seeded_generator
 
 __all__ = ["diagnose"]
 

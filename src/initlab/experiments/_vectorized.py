@@ -22,10 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from initlab.rng import seeded_generator
 from initlab._validation import check_choice, check_positive
 from initlab.experiments._common import check_int
 from initlab.experiments._data import Dataset
+from initlab.rng import seeded_generator
 
 __all__ = [
     "ACTIVATION_MODULES",

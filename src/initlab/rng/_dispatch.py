@@ -166,15 +166,18 @@ def _fill_local(
         return
     starts, length = runs or box_runs(global_shape, offset, tuple(local.shape), local.device)
     one_aligned_run = len(starts) == 1 and int(starts[0]) % 4 == 0
-    if route == "numba" and one_aligned_run and local.dtype == torch.bfloat16:
-        if local.is_contiguous():
-            from initlab.rng import _numba_backend
+    if route == "numba" and one_aligned_run and _is_contiguous_bf16(local):
+        from initlab.rng import _numba_backend
 
-            _numba_backend.fill_bf16_(local, key, stream, draw, int(starts[0]))
-            return
+        _numba_backend.fill_bf16_(local, key, stream, draw, int(starts[0]))
+        return
     backend = "numba" if route == "numba" else "torch"
     if local.dtype == torch.float32 and local.is_contiguous():
         keyed_runs(key, stream, draw, starts, length, backend, out=local.view(len(starts), length))
     else:
         values = keyed_runs(key, stream, draw, starts, length, backend)
         local.copy_(values.reshape(local.shape))
+
+
+def _is_contiguous_bf16(tensor: torch.Tensor) -> bool:
+    return tensor.dtype == torch.bfloat16 and tensor.is_contiguous()

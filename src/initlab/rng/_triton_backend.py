@@ -348,9 +348,7 @@ def keyed_words(
     """The Triton twin of :func:`initlab.rng.keyed_words` (uint32 words in int64)."""
     out = torch.empty(count, dtype=torch.int64, device=device)
     grid = (math.ceil(count / (4 * BLOCK)),)
-    _words_kernel[grid](
-        out, start, count, key[0], key[1], stream & MASK32, BLOCK_SIZE=4 * BLOCK
-    )
+    _words_kernel[grid](out, start, count, key[0], key[1], stream & MASK32, BLOCK_SIZE=4 * BLOCK)
     return out
 
 

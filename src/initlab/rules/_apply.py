@@ -23,12 +23,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from initlab.rng._shards import copy_from_full_, is_dtensor
 from initlab._fans import chunk_bounds, get_layout
 from initlab._initializers import Initializer, InitSpec
-from initlab.rng import KeyedSampler
-from initlab.rng import GeneratorLike, seeded_generator
 from initlab._validation import check_choice
+from initlab.rng import GeneratorLike, KeyedSampler, seeded_generator
+from initlab.rng._shards import copy_from_full_, is_dtensor
 from initlab.rules._activations import DetectedActivation, detect_activations, is_layer
 from initlab.rules._checkpoint import StateLike, load_state, map_names, match_checkpoint
 from initlab.rules._meta import has_meta, materialize
