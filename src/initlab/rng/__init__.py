@@ -26,6 +26,7 @@ from initlab.rng._dispatch import (
     triton_available,
 )
 from initlab.rng._draws import Draw
+from initlab.rng._info import runtime_info
 from initlab.rng._philox import derive_key
 from initlab.rng._sampler import KeyedSampler, keyed_values, named_samplers
 from initlab.rng._seam import (
@@ -53,6 +54,7 @@ __all__ = [
     "keyed_words",
     "named_samplers",
     "numba_available",
+    "runtime_info",
     "seeded_generator",
     "triton_available",
 ]
