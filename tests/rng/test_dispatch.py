@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from initlab import _cli
-from initlab.rng import BACKENDS, Draw, KeyedSampler, backend_for, runtime_info
-from initlab.rng import _dispatch
+from initlab.rng import BACKENDS, Draw, KeyedSampler, _dispatch, backend_for, runtime_info
 
 DRAWS = [Draw.uniform(-1.0, 2.0), Draw.normal(0.1, 0.5), Draw.trunc_normal(0.0, 1.0, -2.0, 2.0)]
 
