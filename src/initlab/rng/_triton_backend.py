@@ -182,7 +182,8 @@ if _triton is not None:
                 tail = w < _DEEP_W
                 x = tl.where(central, w - 2.5, tl.where(tail, root_w - 3.0, root_w - 6.0))
                 acc = tl.where(central, tl.load(coeffs + _CENTRAL),
-                               tl.where(tail, tl.load(coeffs + _TAIL), tl.load(coeffs + _DEEP)))  # fmt: skip
+                               tl.where(tail, tl.load(coeffs + _TAIL),
+                                        tl.load(coeffs + _DEEP)))  # fmt: skip
                 for i in tl.static_range(1, 9):
                     c = tl.where(central, tl.load(coeffs + _CENTRAL + i),
                                  tl.where(tail, tl.load(coeffs + _TAIL + i),
@@ -272,8 +273,8 @@ if _triton is not None:
 
     @_triton.jit
     def _fill_runs(out_ptr, starts_ptr, length, chunks_per_row, k0, k1, stream, coeffs,
-                   p0, p1, p2, p3, lo, hi, KIND: tl.constexpr, MIRRORED: tl.constexpr, PIECES: tl.constexpr,
-                   BLOCK_SIZE: tl.constexpr):  # fmt: skip
+                   p0, p1, p2, p3, lo, hi, KIND: tl.constexpr, MIRRORED: tl.constexpr,
+                   PIECES: tl.constexpr, BLOCK_SIZE: tl.constexpr):  # fmt: skip
         """Values of flat indices starts[r] + [0, length) into out[r, :] (row-major).
 
         One program = BLOCK_SIZE Philox blocks of one row; all 64-bit index math is on
