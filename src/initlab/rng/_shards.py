@@ -10,6 +10,7 @@ to an unsharded fill with the same key — with no communication and O(local num
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 
@@ -17,12 +18,16 @@ __all__ = ["box_runs", "copy_from_full_", "is_dtensor", "local_view", "shard_box
 
 
 def is_dtensor(tensor: torch.Tensor) -> bool:
-    """Whether ``tensor`` is a ``torch.distributed.tensor.DTensor`` (False if unavailable)."""
-    if not torch.distributed.is_available():
-        return False
-    from torch.distributed.tensor import DTensor
+    """Whether ``tensor`` is a ``torch.distributed.tensor.DTensor``.
 
-    return isinstance(tensor, DTensor)
+    A DTensor exists only once ``torch.distributed.tensor`` has been imported, so this never
+    imports it (that import alone takes seconds, and plain tensors never need it).
+
+    >>> is_dtensor(torch.zeros(2))
+    False
+    """
+    module = sys.modules.get("torch.distributed.tensor")
+    return module is not None and isinstance(tensor, module.DTensor)
 
 
 def shard_box(tensor: torch.Tensor) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
