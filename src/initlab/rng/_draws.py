@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from initlab.rng._fp32 import (
+    DEEP_TAIL_W,
     MIN_CDF,
     TWO_POW_M24,
     f32,
@@ -32,7 +33,15 @@ from initlab.rng._fp32 import (
 )
 from initlab.rng._seam import inward_bounds, trunc_normal_cdf_range
 
-__all__ = ["KIND_NORMAL", "KIND_TRUNC", "KIND_UNIFORM", "Draw", "uniform24", "values_from_words"]
+__all__ = [
+    "KIND_NORMAL",
+    "KIND_TRUNC",
+    "KIND_UNIFORM",
+    "Draw",
+    "ndtri_pieces",
+    "uniform24",
+    "values_from_words",
+]
 
 KIND_UNIFORM, KIND_NORMAL, KIND_TRUNC = 0, 1, 2
 
@@ -104,3 +113,30 @@ def _trunc_from_uniform(u: torch.Tensor, draw: Draw) -> torch.Tensor:
     if draw.mirrored:
         z = z.neg_()
     return z.mul_(draw.p1).add_(draw.p0).clamp_(draw.clamp_low, draw.clamp_high)
+
+
+# Margin on w when ruling a piece out: w is computed in fp32 (relative error ~1e-6).
+_W_MARGIN = 1e-3
+
+
+def ndtri_pieces(draw: Draw) -> int:
+    """How many of Φ⁻¹'s pieces (central w < 5, tail w < 16, deep) a draw can reach: 1, 2, 3.
+
+    The reference (:func:`~initlab.rng._fp32.ndtri_f32`) picks a piece per element; a
+    backend may skip the pieces no element of this draw can reach and get the same bits.
+
+    Every element's p lies in [max(cdf_low, MIN_CDF), cdf_low + cdf_width]; w = -ln(4p(1-p))
+    is largest at the end farthest from 1/2. Uniform and normal draws do not use Φ⁻¹ (1).
+
+    >>> ndtri_pieces(Draw.trunc_normal(0.0, 1.0, -2.0, 2.0)), ndtri_pieces(Draw.normal(0, 1))
+    (1, 1)
+    >>> ndtri_pieces(Draw.trunc_normal(0.0, 1.0, 3.0, 4.0))
+    2
+    """
+    if draw.kind != KIND_TRUNC:
+        return 1
+    ends = (max(draw.p2, MIN_CDF), min(draw.p2 + draw.p3, 1.0))
+    w_max = max(-math.log(4.0 * p * (1.0 - p)) if 0.0 < p < 1.0 else math.inf for p in ends)
+    if w_max + _W_MARGIN < 5.0:
+        return 1
+    return 2 if w_max + _W_MARGIN < DEEP_TAIL_W else 3

@@ -15,7 +15,7 @@ import numba
 import numpy as np
 import torch
 
-from initlab.rng._draws import KIND_NORMAL, KIND_UNIFORM, Draw
+from initlab.rng._draws import KIND_NORMAL, KIND_UNIFORM, Draw, ndtri_pieces
 from initlab.rng._fp32 import (
     COS_COEFFS,
     DEEP_TAIL_W,
@@ -148,6 +148,18 @@ def _trunc(u, params):
 
 
 @_helper
+def _trunc_central(u, p0, p1, p2, p3, lo, hi, mirrored):
+    """:func:`_trunc` for draws whose every p has w < 5 (see ``ndtri_pieces``): the same
+    operations as the central piece of :func:`_ndtri`, without the two unreachable ones."""
+    p = max(u * p3 + p2, _F(MIN_CDF))
+    w = -_log((p * (_NB_ONE - p)) * _F(4.0))
+    poly = _horner(w - _F(2.5), _NB_CENTRAL)
+    z = (poly * (p * _NB_TWO - _NB_ONE)) * _F(SQRT2)
+    z = -z if mirrored != _NB_ZERO else z
+    return min(max(z * p1 + p0, lo), hi)
+
+
+@_helper
 def _block(w0, w1, w2, w3, kind, params):
     u0, u1, u2, u3 = _u24(w0), _u24(w1), _u24(w2), _u24(w3)
     if kind == KIND_UNIFORM:
@@ -191,9 +203,11 @@ def _philox_chunk(w0, w1, w2, w3, first_block, count, stream, ks0, ks1):
 
 
 @_inlined
-def _chunk_values(w0, w1, w2, w3, count, vals, kind, p0, p1, p2, p3, lo, hi, mirrored):
+def _chunk_values(w0, w1, w2, w3, count, vals, kind, p0, p1, p2, p3, lo, hi, mirrored,
+                  central):  # fmt: skip
     """fp32 values of ``count`` blocks in element order; scalar parameters (no aliasing) and
-    simple loops, so LLVM vectorizes them."""
+    simple loops, so LLVM vectorizes them. ``central``: every Φ⁻¹ argument is in the central
+    piece (the usual ±2σ truncation), so the tail polynomials are skipped."""
     if kind == KIND_UNIFORM:
         for i in range(count):
             vals[4 * i] = _u24(np.uint64(w0[i])) * p1 + p0
@@ -212,6 +226,16 @@ def _chunk_values(w0, w1, w2, w3, count, vals, kind, p0, p1, p2, p3, lo, hi, mir
             vals[4 * i + 1] = (r0 * sin0) * p1 + p0
             vals[4 * i + 2] = (r1 * cos1) * p1 + p0
             vals[4 * i + 3] = (r1 * sin1) * p1 + p0
+    elif central:
+        for i in range(count):
+            vals[4 * i] = _trunc_central(_u24(np.uint64(w0[i])), p0, p1, p2, p3, lo, hi,
+                                         mirrored)  # fmt: skip
+            vals[4 * i + 1] = _trunc_central(_u24(np.uint64(w1[i])), p0, p1, p2, p3, lo, hi,
+                                             mirrored)  # fmt: skip
+            vals[4 * i + 2] = _trunc_central(_u24(np.uint64(w2[i])), p0, p1, p2, p3, lo, hi,
+                                             mirrored)  # fmt: skip
+            vals[4 * i + 3] = _trunc_central(_u24(np.uint64(w3[i])), p0, p1, p2, p3, lo, hi,
+                                             mirrored)  # fmt: skip
     else:
         params = (p0, p1, p2, p3, lo, hi, _NB_ZERO, mirrored)
         for i in range(count):
@@ -250,6 +274,7 @@ def _fill_flat(out, first_block, stream, ks0, ks1, kind, params):
     n_chunks = (n_blocks + CHUNK - 1) // CHUNK
     p0, p1, p2, p3, lo, hi, mirrored = (params[0], params[1], params[2], params[3],
                                         params[4], params[5], params[7])  # fmt: skip
+    central = params[6] == _NB_ONE
     for c in numba.prange(n_chunks):
         b0 = c * CHUNK
         count = min(CHUNK, n_blocks - b0)
@@ -260,10 +285,12 @@ def _fill_flat(out, first_block, stream, ks0, ks1, kind, params):
         _philox_chunk(w0, w1, w2, w3, np.uint64(first_block + b0), count, stream, ks0, ks1)
         if 4 * (b0 + count) <= n:
             dest = out[4 * b0 : 4 * (b0 + count)]
-            _chunk_values(w0, w1, w2, w3, count, dest, kind, p0, p1, p2, p3, lo, hi, mirrored)
+            _chunk_values(w0, w1, w2, w3, count, dest, kind, p0, p1, p2, p3, lo, hi, mirrored,
+                          central)  # fmt: skip
         else:
             vals = np.empty(4 * count, np.float32)
-            _chunk_values(w0, w1, w2, w3, count, vals, kind, p0, p1, p2, p3, lo, hi, mirrored)
+            _chunk_values(w0, w1, w2, w3, count, vals, kind, p0, p1, p2, p3, lo, hi, mirrored,
+                          central)  # fmt: skip
             out[4 * b0 :] = vals[: n - 4 * b0]
 
 
@@ -278,6 +305,7 @@ def _fill_flat_bf16(out, first_block, stream, ks0, ks1, kind, params):
     n_chunks = (n_blocks + CHUNK - 1) // CHUNK
     p0, p1, p2, p3, lo, hi, mirrored = (params[0], params[1], params[2], params[3],
                                         params[4], params[5], params[7])  # fmt: skip
+    central = params[6] == _NB_ONE
     for c in numba.prange(n_chunks):
         b0 = c * CHUNK
         count = min(CHUNK, n_blocks - b0)
@@ -287,7 +315,8 @@ def _fill_flat_bf16(out, first_block, stream, ks0, ks1, kind, params):
         w3 = np.empty(count, np.uint32)
         _philox_chunk(w0, w1, w2, w3, np.uint64(first_block + b0), count, stream, ks0, ks1)
         vals = np.empty(4 * count, np.float32)
-        _chunk_values(w0, w1, w2, w3, count, vals, kind, p0, p1, p2, p3, lo, hi, mirrored)
+        _chunk_values(w0, w1, w2, w3, count, vals, kind, p0, p1, p2, p3, lo, hi, mirrored,
+                          central)  # fmt: skip
         bits = vals.view(np.uint32)
         for i in range(min(4 * count, n - 4 * b0)):
             b = bits[i]
@@ -333,8 +362,9 @@ def _schedule(key: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _params(draw: Draw) -> np.ndarray:
-    values = (draw.p0, draw.p1, draw.p2, draw.p3, draw.clamp_low, draw.clamp_high, 0.0,
-              draw.mirrored)  # fmt: skip
+    # Slot 6: how many Φ⁻¹ pieces the draw reaches (1: central only); slot 7: mirrored.
+    values = (draw.p0, draw.p1, draw.p2, draw.p3, draw.clamp_low, draw.clamp_high,
+              ndtri_pieces(draw), draw.mirrored)  # fmt: skip
     return np.array(values, dtype=np.float32)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from initlab.rng import _fp32
-from initlab.rng._draws import KIND_TRUNC, Draw
+from initlab.rng._draws import Draw, ndtri_pieces
 from initlab.rng._philox import MASK32, PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1
 from initlab.rng._shards import box_runs
 
@@ -33,7 +33,6 @@ __all__ = [
     "fill_runs_",
     "interpreted",
     "keyed_words",
-    "ndtri_pieces",
 ]
 
 BLOCK = 512  # Philox blocks per program: 2048 output elements (16 per thread at 4 warps)
@@ -340,30 +339,6 @@ if _triton is not None:
         torch.bfloat16: tl.bfloat16,
         torch.float64: tl.float64,
     }
-
-
-# Margin on w when ruling a piece out: w is computed in fp32 (relative error ~1e-6).
-_W_MARGIN = 1e-3
-
-
-def ndtri_pieces(draw: Draw) -> int:
-    """How many of Φ⁻¹'s pieces (central, tail, deep) a draw's elements can reach: 1, 2 or 3.
-
-    Every element's p lies in [max(cdf_low, MIN_CDF), cdf_low + cdf_width]; w = -ln(4p(1-p))
-    is largest at the end farthest from 1/2. Uniform and normal draws do not use Φ⁻¹ (1).
-
-    >>> ndtri_pieces(Draw.trunc_normal(0.0, 1.0, -2.0, 2.0)), ndtri_pieces(Draw.normal(0, 1))
-    (1, 1)
-    >>> ndtri_pieces(Draw.trunc_normal(0.0, 1.0, 3.0, 4.0))
-    2
-    """
-    if draw.kind != KIND_TRUNC:
-        return 1
-    ends = (max(draw.p2, _fp32.MIN_CDF), min(draw.p2 + draw.p3, 1.0))
-    w_max = max(-math.log(4.0 * p * (1.0 - p)) if 0.0 < p < 1.0 else math.inf for p in ends)
-    if w_max + _W_MARGIN < 5.0:
-        return 1
-    return 2 if w_max + _W_MARGIN < _fp32.DEEP_TAIL_W else 3
 
 
 _COEFFS: dict[torch.device, torch.Tensor] = {}
