@@ -12,6 +12,7 @@ Layers, bottom first (each module imports only those above it in this list):
   the same bits (reference, CPU cores, CUDA kernels).
 * ``_dispatch`` — the one place that picks a backend (:func:`backend_for`).
 * ``_sampler`` — :class:`KeyedSampler` and :func:`named_samplers`.
+* ``_info`` and ``_cli`` — :func:`runtime_info` and ``initlab info`` (versions, routes).
 
 >>> backend_for("cpu", numel=8)
 'torch'

@@ -159,7 +159,8 @@ def _fill_local(
             _triton_backend.fill_runs_(local, runs[0].to(local.device), key, stream, draw)
         return
     if route == "numba+copy":
-        host = torch.empty(local.shape, dtype=local.dtype, pin_memory=torch.cuda.is_available())
+        # Pageable, not pinned: pinning a one-shot buffer costs more than the copy it speeds.
+        host = torch.empty(local.shape, dtype=local.dtype)
         host_runs = None if runs is None else (runs[0].cpu(), runs[1])
         _fill_local(host, global_shape, offset, key, stream, draw, host_runs)
         local.copy_(host)
