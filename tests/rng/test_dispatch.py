@@ -29,6 +29,9 @@ def test_triton_is_the_cuda_default_and_env_opts_out(monkeypatch):
     monkeypatch.setenv("INITLAB_TRITON", "0")
     assert backend_for("cuda") == "numba+copy"  # never the element-wise reference
     assert set(BACKENDS) >= {backend_for(d) for d in ("cpu", "cuda", "meta")}
+    monkeypatch.setenv("INITLAB_TRITON", "off")
+    with pytest.raises(ValueError, match=r"INITLAB_TRITON='off' is not '0' .* or '1'"):
+        backend_for("cuda")
 
 
 def _host_route_once(monkeypatch) -> list[str]:

@@ -54,7 +54,12 @@ def triton_available() -> bool:
 
 
 def _triton_enabled() -> bool:
-    return os.environ.get("INITLAB_TRITON", "1") != "0" and triton_available()
+    value = os.environ.get("INITLAB_TRITON", "1")
+    if value not in ("0", "1"):
+        raise ValueError(
+            f"INITLAB_TRITON={value!r} is not '0' (CUDA fills without Triton) or '1' (default)"
+        )
+    return value == "1" and triton_available()
 
 
 def backend_for(device: torch.device | str, numel: int | None = None) -> str:
