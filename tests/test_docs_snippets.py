@@ -35,7 +35,7 @@ CORE_MODULES = frozenset(
         "initlab._gains",
         "initlab._initializers",
         "initlab._registry",
-        "initlab._sampling",
+        "initlab.rng._seam",
     }
 )
 CORE_CONSTANTS = ("ACTIVATIONS", "DISTRIBUTIONS", "LAYOUTS", "TRUNC2_STD", "GeneratorLike")

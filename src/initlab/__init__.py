@@ -63,14 +63,15 @@ from initlab._initializers import (
     VarianceScaling,
     Zeros,
 )
-from initlab._keyed import KeyedSampler, named_samplers
 from initlab._registry import deserialize, get, known_names, register, serialize
-from initlab._sampling import (
+from initlab.rng import (
     GeneratorLike,
+    KeyedSampler,
     Sampler,
     TorchSampler,
     as_sampler,
     derive_seed,
+    named_samplers,
     seeded_generator,
 )
 from initlab.rules import (

@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "initlab.doctor._cli",
     "initlab.rules._cli",
     "initlab.experiments._cli",
+    "initlab.rng._cli",
 )
 
 

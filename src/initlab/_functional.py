@@ -23,7 +23,6 @@ import torch
 
 from initlab._fans import FAN_MODES, Fans, LayoutLike, chunk_bounds, compute_fans, get_layout
 from initlab._gains import calculate_gain
-from initlab._sampling import GeneratorLike, Sampler, as_sampler
 from initlab._validation import (
     check_choice,
     check_finite,
@@ -32,6 +31,7 @@ from initlab._validation import (
     check_positive,
     is_noop_tensor,
 )
+from initlab.rng._seam import GeneratorLike, Sampler, as_sampler
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -78,7 +78,7 @@ def _no_grad(fn: T) -> T:
 
 def _write_full_(tensor: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
     """Copy a whole-tensor result in; a DTensor keeps only its own shard (no communication)."""
-    from initlab._distributed import copy_from_full_, is_dtensor
+    from initlab.rng._shards import copy_from_full_, is_dtensor
 
     if is_dtensor(tensor):
         return copy_from_full_(tensor, full)
@@ -442,7 +442,7 @@ def sparse_(
 
 def _zero_where_(tensor: torch.Tensor, mask: torch.Tensor) -> None:
     """Zero the entries a full-size mask selects; a DTensor applies its shard of the mask."""
-    from initlab._distributed import is_dtensor, local_view
+    from initlab.rng._shards import is_dtensor, local_view
 
     if is_dtensor(tensor):
         tensor.to_local().masked_fill_(local_view(mask, tensor), 0)  # type: ignore[attr-defined]

@@ -27,13 +27,13 @@ from initlab import _functional as F
 from initlab._fans import FAN_MODES, Fans, LayoutLike, chunk_bounds, compute_fans, get_layout
 from initlab._gains import calculate_gain
 from initlab._registry import register
-from initlab._sampling import GeneratorLike, seeded_generator
 from initlab._validation import (
     check_choice,
     check_finite,
     check_in_range,
     check_positive,
 )
+from initlab.rng import GeneratorLike, seeded_generator
 
 __all__ = [
     "Constant",

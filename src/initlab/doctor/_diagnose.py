@@ -18,7 +18,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from initlab._sampling import seeded_generator
 from initlab.doctor._config import DoctorConfig, ProbeSpec
 from initlab.doctor._hooks import Call, Recorder, first_float_tensor
 from initlab.doctor._probe import Probe, build_probe
@@ -34,6 +33,7 @@ from initlab.doctor._stats import (
     weight_rows,
 )
 from initlab.doctor._verdicts import judge
+from initlab.rng import seeded_generator
 
 __all__ = ["check_device", "diagnose"]
 

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from initlab._sampling import seeded_generator
 from initlab.doctor._config import ProbeSpec
+from initlab.rng import seeded_generator
 
 __all__ = ["Probe", "build_probe", "infer_spec", "make_input"]
 

@@ -30,10 +30,10 @@ from torch import nn
 
 from initlab._activations import activation_module
 from initlab._registry import get
-from initlab._sampling import seeded_generator
 from initlab._validation import check_choice, check_positive
 from initlab.experiments._base import Record, Spec, Tick, check_int, finite_or_none
 from initlab.experiments._data import Dataset
+from initlab.rng import seeded_generator
 from initlab.rules import Rule
 from initlab.rules import init_model as init_by_rules
 

@@ -26,9 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from initlab._distributed import copy_from_full_, is_dtensor
 from initlab._initializers import Initializer, InitSpec
-from initlab._sampling import GeneratorLike
+from initlab.rng import GeneratorLike
+from initlab.rng._shards import copy_from_full_, is_dtensor
 from initlab.rules._torchdefault import TorchDefault, running_stat_default, torch_default
 
 __all__ = [

@@ -121,7 +121,7 @@ def _split(name: str) -> tuple[str, str]:
 def _storage_key(tensor: torch.Tensor) -> tuple[object, ...]:
     if tensor.device.type == "meta":
         return ("id", id(tensor))
-    from initlab._distributed import is_dtensor
+    from initlab.rng._shards import is_dtensor
 
     if is_dtensor(tensor):  # a shard's identity is its local tensor's storage
         local = tensor.to_local()  # type: ignore[attr-defined]

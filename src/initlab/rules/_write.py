@@ -15,9 +15,8 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from initlab._distributed import is_dtensor
-from initlab._keyed import KeyedSampler
-from initlab._sampling import GeneratorLike, seeded_generator
+from initlab.rng import GeneratorLike, KeyedSampler, seeded_generator
+from initlab.rng._shards import is_dtensor
 from initlab.rules._meta import has_meta, materialize
 from initlab.rules._resolve import Action
 from initlab.rules._torchdefault import torch_default

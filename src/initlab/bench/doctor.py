@@ -1,6 +1,6 @@
 """Cost of ``initlab doctor`` as a multiple of a plain forward+backward of the same model.
 
-Run: ``python benchmarks/bench_doctor.py [--repeats N]``. Per model, it times a plain
+Run: ``python -m initlab.bench.doctor [--repeats N]``. Per model, it times a plain
 forward+backward on the probe batch and ``diagnose`` in three configurations, interleaved
 round by round so that load from other jobs hits all of them alike, and reports the
 minimum over the rounds side by side:

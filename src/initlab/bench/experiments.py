@@ -1,7 +1,7 @@
 """Vectorized sweep vs a sequential loop of the same runs: 16 small MLPs on circles.
 
 Prints both wall times and the speed-up; the results are checked equal first.
-Run: python benchmarks/bench_experiments.py [--steps N] [--threads N]
+Run: ``python -m initlab.bench.experiments [--steps N] [--threads N]``
 """
 
 from __future__ import annotations

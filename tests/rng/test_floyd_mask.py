@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy import stats
 
-from initlab._sampling import TorchSampler, floyd_column_mask
+from initlab.rng._seam import TorchSampler, floyd_column_mask
 
 # Chi-square goodness of fit over all C(rows, zeros) subsets; a correct sampler fails with
 # probability 1e-6 per case.

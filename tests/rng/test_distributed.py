@@ -75,8 +75,8 @@ def _worker(rank: int, world: int, port: int, result_dir: str) -> None:
 def _check_all(world: int) -> None:
     from torch.distributed.tensor import empty as dtensor_empty
 
-    from initlab._distributed import copy_from_full_
-    from initlab._keyed import KeyedSampler
+    from initlab.rng import KeyedSampler
+    from initlab.rng._shards import copy_from_full_
 
     torch.set_num_threads(1)  # ranks share 2 cores here: no oversubscription
     cases = _meshes(world)
@@ -137,7 +137,7 @@ def _check_init_model(cases) -> None:
 def _check_whole_matrix_schemes(shape: tuple[int, ...], dt: torch.Tensor) -> None:
     """orthogonal_, sparse_ (and delta_orthogonal_ for kernels) on a DTensor, keyed."""
     import initlab
-    from initlab._keyed import KeyedSampler
+    from initlab.rng import KeyedSampler
 
     schemes = [
         lambda t, g: initlab.orthogonal_(t, 1.5, generator=g),
@@ -171,6 +171,6 @@ def test_sharded_init_is_bit_identical_to_unsharded(world):
 
 
 def test_plain_tensor_box_is_whole():
-    from initlab._distributed import shard_box
+    from initlab.rng._shards import shard_box
 
     assert shard_box(torch.empty(3, 4)) == ((3, 4), (0, 0), (3, 4))

@@ -9,19 +9,20 @@ import pytest
 import torch
 from scipy import special, stats
 
-from initlab import _keyed
-from initlab._distributed import box_runs
-from initlab._keyed import (
+from initlab.rng import (
     Draw,
     KeyedSampler,
+    Sampler,
     derive_key,
     keyed_runs,
     keyed_values,
     keyed_words,
     named_samplers,
-    philox4x32_10,
+    numba_available,
 )
-from initlab._sampling import Sampler
+from initlab.rng import _fp32 as fp32
+from initlab.rng._philox import philox4x32_10
+from initlab.rng._shards import box_runs
 
 # Random123 kat_vectors, philox4x32_10: (counter, key, expected output).
 KATS = [
@@ -41,7 +42,13 @@ DRAWS = {
     "trunc": Draw.trunc_normal(0.0, 0.02, -0.04, 0.04),
     "trunc_tail": Draw.trunc_normal(0.0, 1.0, 3.0, 4.5),
 }
-needs_numba = pytest.mark.skipif(not _keyed.numba_available(), reason="numba not installed")
+needs_numba = pytest.mark.skipif(not numba_available(), reason="numba not installed")
+
+
+def _numba_words(key, stream, start, count):
+    from initlab.rng import _numba_backend
+
+    return _numba_backend.words(key, stream, start, count)
 
 
 @pytest.mark.parametrize(("counter", "key", "expected"), KATS)
@@ -57,7 +64,7 @@ def test_philox_known_answers_numba(counter, key, expected):
     if counter[3] != 0:
         pytest.skip("the numba word API fixes c3 = 0")
     start = (counter[0] | counter[1] << 32) * 4
-    words = _keyed.numba_words(key, counter[2], start, 4).tolist()
+    words = _numba_words(key, counter[2], start, 4).tolist()
     assert tuple(words) == expected
 
 
@@ -209,22 +216,22 @@ def test_meta_and_empty_are_noops():
 
 def test_log_sincos_ndtri_accuracy_against_fp64():
     x = torch.linspace(2.0**-24, 1.0, 100_003)
-    log_err = (_keyed.log_f32(x).double() - x.double().log()).abs() / x.double().log().abs()
+    log_err = (fp32.log_f32(x).double() - x.double().log()).abs() / x.double().log().abs()
     assert float(log_err[:-1].max()) < 3e-7
     turns = torch.arange(0, 1 << 24, 97, dtype=torch.float32) * 2.0**-24
-    cos_t, sin_t = _keyed.sincos_turns_f32(turns)
+    cos_t, sin_t = fp32.sincos_turns_f32(turns)
     angle = 2 * math.pi * turns.double()
     assert float((cos_t.double() - angle.cos()).abs().max()) < 2e-7
     assert float((sin_t.double() - angle.sin()).abs().max()) < 2e-7
     p = torch.logspace(-30, -1e-7, 100_000, dtype=torch.float64).float()
     exact = torch.from_numpy(special.ndtri(p.double().numpy()))
-    rel = (_keyed.ndtri_f32(p).double() - exact).abs() / exact.abs().clamp(min=1e-3)
+    rel = (fp32.ndtri_f32(p).double() - exact).abs() / exact.abs().clamp(min=1e-3)
     assert float(rel.max()) < 5e-7
 
 
 def test_sqrt_rn_is_correctly_rounded():
     x = torch.rand(200_000, generator=torch.Generator().manual_seed(0)) * 100
-    assert torch.equal(_keyed.sqrt_rn(x), torch.from_numpy(np.sqrt(x.numpy())))
+    assert torch.equal(fp32.sqrt_rn(x), torch.from_numpy(np.sqrt(x.numpy())))
 
 
 # ---------------------------------------------------------------------- distributions
@@ -271,7 +278,7 @@ def test_numba_backend_is_bit_identical(kind):
     ref = keyed_runs(key, 5, DRAWS[kind], starts, 2049, backend="torch")
     assert torch.equal(keyed_runs(key, 5, DRAWS[kind], starts, 2049, backend="numba"), ref)
     words = keyed_words(key, 5, 13, 10_001)
-    assert torch.equal(_keyed.numba_words(key, 5, 13, 10_001), words)
+    assert torch.equal(_numba_words(key, 5, 13, 10_001), words)
 
 
 @pytest.mark.cuda

@@ -1,4 +1,4 @@
-"""Keyed fills for plain and DTensor-sharded tensors: each rank draws only its own shard.
+"""DTensor geometry (bottom layer: torch only): which part of a global tensor a rank holds.
 
 A shard of a DTensor (``Shard(d)`` on any mesh dims, even or uneven, or ``Replicate``) is a
 box inside the global tensor. Its elements are runs of consecutive global row-major indices:
@@ -10,22 +10,24 @@ to an unsharded fill with the same key — with no communication and O(local num
 from __future__ import annotations
 
 import math
-import os
+import sys
 
 import torch
 
-from initlab._keyed import Draw, fill_bf16_numba_, keyed_runs
-
-__all__ = ["box_runs", "copy_from_full_", "fill_keyed", "is_dtensor", "local_view", "shard_box"]
+__all__ = ["box_runs", "copy_from_full_", "is_dtensor", "local_view", "shard_box"]
 
 
 def is_dtensor(tensor: torch.Tensor) -> bool:
-    """Whether ``tensor`` is a ``torch.distributed.tensor.DTensor`` (False if unavailable)."""
-    if not torch.distributed.is_available():
-        return False
-    from torch.distributed.tensor import DTensor
+    """Whether ``tensor`` is a ``torch.distributed.tensor.DTensor``.
 
-    return isinstance(tensor, DTensor)
+    A DTensor exists only once ``torch.distributed.tensor`` has been imported, so this never
+    imports it (that import alone takes seconds, and plain tensors never need it).
+
+    >>> is_dtensor(torch.zeros(2))
+    False
+    """
+    module = sys.modules.get("torch.distributed.tensor")
+    return module is not None and isinstance(tensor, module.DTensor)
 
 
 def shard_box(tensor: torch.Tensor) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
@@ -72,44 +74,6 @@ def box_runs(
         coords = torch.arange(offset[d], offset[d] + local_shape[d], dtype=torch.int64)
         starts = starts[..., None] + coords * strides[d]
     return starts.reshape(-1).to(device), length
-
-
-def fill_keyed(tensor: torch.Tensor, key: tuple[int, int], stream: int, draw: Draw) -> torch.Tensor:
-    """Write keyed values of ``draw`` into ``tensor`` (plain or DTensor) in place.
-
-    Values are computed in fp32 and rounded once to ``tensor.dtype``.
-    """
-    local = tensor.to_local() if is_dtensor(tensor) else tensor  # type: ignore[attr-defined]
-    if local.numel() == 0:
-        return tensor
-    global_shape, offset, local_shape = shard_box(tensor)
-    if _triton_ready(local):
-        from initlab import _triton_kernels
-
-        _triton_kernels.fill_box_(local, global_shape, offset, key, stream, draw)
-        return tensor
-    starts, length = box_runs(global_shape, offset, local_shape, local.device)
-    if len(starts) == 1 and fill_bf16_numba_(local, key, stream, draw, int(starts[0])):
-        return tensor
-    if local.dtype == torch.float32 and local.is_contiguous():
-        keyed_runs(key, stream, draw, starts, length, out=local.view(len(starts), length))
-    else:
-        local.copy_(keyed_runs(key, stream, draw, starts, length).reshape(local_shape))
-    return tensor
-
-
-def _triton_ready(local: torch.Tensor) -> bool:
-    """Use the fused Triton kernels for CUDA tensors when asked to and triton imports.
-
-    Opt-in (``INITLAB_TRITON=1``) until the kernels have run on a real GPU: so far they are
-    verified bit for bit only under Triton's CPU interpreter. Without it CUDA tensors take
-    the torch reference path, which computes the same values with ordinary tensor ops.
-    """
-    if local.device.type != "cuda" or os.environ.get("INITLAB_TRITON") != "1":
-        return False
-    from initlab import _triton_kernels
-
-    return _triton_kernels.available()
 
 
 def local_view(full: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The one seam through which every initializer draws randomness.
+"""The one seam through which every initializer draws randomness (bottom layer: torch only).
 
 Schemes compute *what* distribution to draw (a bound, a std, truncation points);
 a :class:`Sampler` decides *how* the numbers are produced. Today's sampler wraps

@@ -21,12 +21,21 @@ from typing import Any
 
 import torch
 
-from initlab import _keyed
-from initlab._keyed import Draw
+from initlab.rng import _fp32
+from initlab.rng._draws import Draw, ndtri_pieces
+from initlab.rng._philox import MASK32, PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1
+from initlab.rng._shards import box_runs
 
-__all__ = ["available", "fill_box_", "fill_grouped_", "interpreted", "keyed_words"]
+__all__ = [
+    "available",
+    "fill_box_",
+    "fill_grouped_",
+    "fill_runs_",
+    "interpreted",
+    "keyed_words",
+]
 
-BLOCK = 256  # Philox blocks per program: 1024 output elements
+BLOCK = 512  # Philox blocks per program: 2048 output elements (16 per thread at 4 warps)
 
 
 def _import_triton() -> Any:
@@ -53,12 +62,12 @@ def available() -> bool:
 def _coefficient_table(device: torch.device) -> tuple[torch.Tensor, dict[str, int]]:
     """All polynomial coefficients in one fp32 tensor, with each polynomial's offset."""
     polys = {
-        "log": (*_keyed.LOG_COEFFS, 0.0),
-        "sin": (*_keyed.SIN_COEFFS, 1.0),
-        "cos": (*_keyed.COS_COEFFS, 1.0),
-        "central": _keyed.ERFINV_CENTRAL,
-        "tail": _keyed.ERFINV_TAIL,
-        "deep": _keyed.ERFINV_DEEP,
+        "log": (*_fp32.LOG_COEFFS, 0.0),
+        "sin": (*_fp32.SIN_COEFFS, 1.0),
+        "cos": (*_fp32.COS_COEFFS, 1.0),
+        "central": _fp32.ERFINV_CENTRAL,
+        "tail": _fp32.ERFINV_TAIL,
+        "deep": _fp32.ERFINV_DEEP,
     }
     offsets: dict[str, int] = {}
     flat: list[float] = []
@@ -73,24 +82,24 @@ _, _OFFSETS = _coefficient_table(torch.device("cpu"))
 if _triton is not None:
     import triton.language as tl
 
-    _M0: tl.constexpr = tl.constexpr(_keyed.PHILOX_M0)
-    _M1: tl.constexpr = tl.constexpr(_keyed.PHILOX_M1)
-    _W0: tl.constexpr = tl.constexpr(_keyed.PHILOX_W0)
-    _W1: tl.constexpr = tl.constexpr(_keyed.PHILOX_W1)
+    _M0: tl.constexpr = tl.constexpr(PHILOX_M0)
+    _M1: tl.constexpr = tl.constexpr(PHILOX_M1)
+    _W0: tl.constexpr = tl.constexpr(PHILOX_W0)
+    _W1: tl.constexpr = tl.constexpr(PHILOX_W1)
     _LOG: tl.constexpr = tl.constexpr(_OFFSETS["log"])
     _SIN: tl.constexpr = tl.constexpr(_OFFSETS["sin"])
     _COS: tl.constexpr = tl.constexpr(_OFFSETS["cos"])
     _CENTRAL: tl.constexpr = tl.constexpr(_OFFSETS["central"])
     _TAIL: tl.constexpr = tl.constexpr(_OFFSETS["tail"])
     _DEEP: tl.constexpr = tl.constexpr(_OFFSETS["deep"])
-    _LN2_HI: tl.constexpr = tl.constexpr(_keyed.LN2_HI)
-    _LN2_LO: tl.constexpr = tl.constexpr(_keyed.LN2_LO)
-    _SQRT_HALF: tl.constexpr = tl.constexpr(_keyed.SQRT_HALF)
-    _QUARTER_PI: tl.constexpr = tl.constexpr(_keyed.QUARTER_PI)
-    _SQRT2: tl.constexpr = tl.constexpr(_keyed.SQRT2)
-    _MIN_CDF: tl.constexpr = tl.constexpr(_keyed.MIN_CDF)
-    _DEEP_W: tl.constexpr = tl.constexpr(_keyed.DEEP_TAIL_W)
-    _U24: tl.constexpr = tl.constexpr(_keyed.TWO_POW_M24)
+    _LN2_HI: tl.constexpr = tl.constexpr(_fp32.LN2_HI)
+    _LN2_LO: tl.constexpr = tl.constexpr(_fp32.LN2_LO)
+    _SQRT_HALF: tl.constexpr = tl.constexpr(_fp32.SQRT_HALF)
+    _QUARTER_PI: tl.constexpr = tl.constexpr(_fp32.QUARTER_PI)
+    _SQRT2: tl.constexpr = tl.constexpr(_fp32.SQRT2)
+    _MIN_CDF: tl.constexpr = tl.constexpr(_fp32.MIN_CDF)
+    _DEEP_W: tl.constexpr = tl.constexpr(_fp32.DEEP_TAIL_W)
+    _U24: tl.constexpr = tl.constexpr(_fp32.TWO_POW_M24)
     # Round-to-nearest-even when narrowing, as torch's .to() does (the dtype rule).
     ROUNDING: tl.constexpr = tl.constexpr("rtne")
 
@@ -149,14 +158,37 @@ if _triton is not None:
         return tl.where(flip, -cos_t, cos_t), tl.where(flip, -sin_t, sin_t)
 
     @_triton.jit
-    def _ndtri(p, coeffs):
+    def _ndtri(p, coeffs, PIECES: tl.constexpr):
+        """Giles' erfinv in up to three pieces (central w < 5, tail w < 16, deep). Each element
+        runs one Horner loop over the coefficients of its own piece, selected rather than
+        blended: the same operations as the reference's separate polynomials, so the same
+        bits. PIECES (from the host, see :func:`ndtri_pieces`) drops the pieces no element of
+        this draw can reach: the usual ±2σ truncation needs only the central one."""
         w = -_log((p * (1.0 - p)) * 4.0, coeffs)
-        root_w = tl.sqrt_rn(w)
-        central = _horner(w - 2.5, coeffs, _CENTRAL, 9)
-        tail = _horner(root_w - 3.0, coeffs, _TAIL, 9)
-        deep = _horner(root_w - 6.0, coeffs, _DEEP, 9)
-        poly = tl.where(w < 5.0, central, tl.where(w < _DEEP_W, tail, deep))
-        return (poly * (p * 2.0 - 1.0)) * _SQRT2
+        if PIECES == 1:
+            acc = _horner(w - 2.5, coeffs, _CENTRAL, 9)
+        else:
+            root_w = tl.sqrt_rn(w)
+            central = w < 5.0
+            if PIECES == 2:
+                x = tl.where(central, w - 2.5, root_w - 3.0)
+                acc = tl.where(central, tl.load(coeffs + _CENTRAL), tl.load(coeffs + _TAIL))
+                for i in tl.static_range(1, 9):
+                    c = tl.where(central, tl.load(coeffs + _CENTRAL + i),
+                                 tl.load(coeffs + _TAIL + i))  # fmt: skip
+                    acc = acc * x + c
+            else:
+                tail = w < _DEEP_W
+                x = tl.where(central, w - 2.5, tl.where(tail, root_w - 3.0, root_w - 6.0))
+                acc = tl.where(central, tl.load(coeffs + _CENTRAL),
+                               tl.where(tail, tl.load(coeffs + _TAIL),
+                                        tl.load(coeffs + _DEEP)))  # fmt: skip
+                for i in tl.static_range(1, 9):
+                    c = tl.where(central, tl.load(coeffs + _CENTRAL + i),
+                                 tl.where(tail, tl.load(coeffs + _TAIL + i),
+                                          tl.load(coeffs + _DEEP + i)))  # fmt: skip
+                    acc = acc * x + c
+        return (acc * (p * 2.0 - 1.0)) * _SQRT2
 
     @_triton.jit
     def _narrow(vals, out_dtype: tl.constexpr):
@@ -174,16 +206,27 @@ if _triton is not None:
         return (word >> 8).to(tl.float32) * _U24
 
     @_triton.jit
-    def _trunc(u, coeffs, mean, std, cdf_low, cdf_width, lo, hi, MIRRORED: tl.constexpr):
+    def _trunc(
+        u,
+        coeffs,
+        mean,
+        std,
+        cdf_low,
+        cdf_width,
+        lo,
+        hi,
+        MIRRORED: tl.constexpr,
+        PIECES: tl.constexpr,
+    ):
         p = tl.maximum(u * cdf_width + cdf_low, _MIN_CDF)
-        z = _ndtri(p, coeffs)
+        z = _ndtri(p, coeffs, PIECES)
         if MIRRORED:
             z = -z
         return tl.minimum(tl.maximum(z * std + mean, lo), hi)
 
     @_triton.jit
     def _values(w0, w1, w2, w3, coeffs, p0, p1, p2, p3, lo, hi, KIND: tl.constexpr,
-                MIRRORED: tl.constexpr):  # fmt: skip
+                MIRRORED: tl.constexpr, PIECES: tl.constexpr):  # fmt: skip
         u0, u1, u2, u3 = _u24(w0), _u24(w1), _u24(w2), _u24(w3)
         if KIND == 0:
             v0, v1, v2, v3 = u0 * p1 + p0, u1 * p1 + p0, u2 * p1 + p0, u3 * p1 + p0
@@ -195,42 +238,66 @@ if _triton is not None:
             v0, v1 = (r0 * c0) * p1 + p0, (r0 * s0) * p1 + p0
             v2, v3 = (r1 * c1) * p1 + p0, (r1 * s1) * p1 + p0
         else:
-            v0 = _trunc(u0, coeffs, p0, p1, p2, p3, lo, hi, MIRRORED)
-            v1 = _trunc(u1, coeffs, p0, p1, p2, p3, lo, hi, MIRRORED)
-            v2 = _trunc(u2, coeffs, p0, p1, p2, p3, lo, hi, MIRRORED)
-            v3 = _trunc(u3, coeffs, p0, p1, p2, p3, lo, hi, MIRRORED)
+            v0 = _trunc(u0, coeffs, p0, p1, p2, p3, lo, hi, MIRRORED, PIECES)
+            v1 = _trunc(u1, coeffs, p0, p1, p2, p3, lo, hi, MIRRORED, PIECES)
+            v2 = _trunc(u2, coeffs, p0, p1, p2, p3, lo, hi, MIRRORED, PIECES)
+            v3 = _trunc(u3, coeffs, p0, p1, p2, p3, lo, hi, MIRRORED, PIECES)
         return v0, v1, v2, v3
 
     @_triton.jit
-    def _fill_runs(out_ptr, starts_ptr, rows, length, per_row, k0, k1, stream, coeffs,
-                   p0, p1, p2, p3, lo, hi, KIND: tl.constexpr, MIRRORED: tl.constexpr,
-                   BLOCK_SIZE: tl.constexpr):  # fmt: skip
-        """Values of flat indices starts[r] + [0, length) into out[r, :] (row-major)."""
-        t = tl.program_id(0).to(tl.int64) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
-        live = t < rows * per_row
-        row = t // per_row
-        start = tl.load(starts_ptr + row, mask=live, other=0)
-        lane = start & 3
-        col = (t % per_row) * 4 - lane
-        block = (start >> 2) + t % per_row
-        zero = tl.zeros_like(block).to(tl.uint32)
-        c0 = (block & 0xFFFFFFFF).to(tl.uint32)
-        c1 = (block >> 32).to(tl.uint32)
-        w0, w1, w2, w3 = _philox(c0, c1, zero + stream.to(tl.uint32), zero,
-                                 zero + k0.to(tl.uint32), zero + k1.to(tl.uint32))  # fmt: skip
-        v0, v1, v2, v3 = _values(w0, w1, w2, w3, coeffs, p0, p1, p2, p3, lo, hi, KIND, MIRRORED)
+    def _counters(first_block, BLOCK_SIZE: tl.constexpr):
+        """Philox counters (lo, hi) of blocks first_block + [0, BLOCK_SIZE): 64-bit math once
+        per program on the scalar, then 32-bit adds with a carry per lane."""
+        base_lo = (first_block & 0xFFFFFFFF).to(tl.uint32)
+        base_hi = (first_block >> 32).to(tl.uint32)
+        lanes = tl.arange(0, BLOCK_SIZE).to(tl.uint32)
+        c0 = base_lo + lanes
+        return c0, base_hi + (c0 < lanes).to(tl.uint32)
+
+    @_triton.jit
+    def _block_values(first_block, k0, k1, stream, coeffs, p0, p1, p2, p3, lo, hi,
+                      KIND: tl.constexpr, MIRRORED: tl.constexpr, PIECES: tl.constexpr,
+                      BLOCK_SIZE: tl.constexpr):  # fmt: skip
+        """fp32 values of BLOCK_SIZE consecutive Philox blocks, in element order (4 per block).
+
+        Keys and stream stay scalars: the round-key additions happen once per program."""
+        c0, c1 = _counters(first_block, BLOCK_SIZE)
+        zero = tl.zeros_like(c0)
+        w0, w1, w2, w3 = _philox(c0, c1, zero + stream, zero, k0, k1)
+        v0, v1, v2, v3 = _values(
+            w0, w1, w2, w3, coeffs, p0, p1, p2, p3, lo, hi, KIND, MIRRORED, PIECES
+        )
         # Interleave to element order so the four lanes go out as one contiguous store.
-        vals = tl.interleave(tl.interleave(v0, v2), tl.interleave(v1, v3))
-        cols = tl.interleave(tl.interleave(col, col + 2), tl.interleave(col + 1, col + 3))
-        rows4 = tl.interleave(tl.interleave(row, row), tl.interleave(row, row))
-        live4 = tl.interleave(tl.interleave(live, live), tl.interleave(live, live))
-        ok = live4 & (cols >= 0) & (cols < length)
-        dest = out_ptr + rows4 * length + cols
-        tl.store(dest, _narrow(vals, out_ptr.dtype.element_ty), mask=ok)
+        return tl.interleave(tl.interleave(v0, v2), tl.interleave(v1, v3))
+
+    @_triton.jit
+    def _fill_runs(out_ptr, starts_ptr, length, chunks_per_row, k0, k1, stream, coeffs,
+                   p0, p1, p2, p3, lo, hi, KIND: tl.constexpr, MIRRORED: tl.constexpr,
+                   PIECES: tl.constexpr, BLOCK_SIZE: tl.constexpr):  # fmt: skip
+        """Values of flat indices starts[r] + [0, length) into out[r, :] (row-major).
+
+        One program = BLOCK_SIZE Philox blocks of one row; all 64-bit index math is on
+        per-program scalars, the per-element offsets are 32-bit."""
+        pid = tl.program_id(0).to(tl.int64)
+        row = pid // chunks_per_row
+        chunk = pid % chunks_per_row
+        start = tl.load(starts_ptr + row)
+        lane = start & 3
+        vals = _block_values((start >> 2) + chunk * BLOCK_SIZE, k0.to(tl.uint32),
+                             k1.to(tl.uint32), stream.to(tl.uint32), coeffs, p0, p1, p2, p3,
+                             lo, hi, KIND, MIRRORED, PIECES, BLOCK_SIZE)  # fmt: skip
+        col0 = chunk * (4 * BLOCK_SIZE) - lane  # column of this program's first value
+        first = tl.maximum(-col0, 0).to(tl.int32)
+        stop = tl.minimum(length - col0, 4 * BLOCK_SIZE).to(tl.int32)
+        offs = tl.arange(0, 4 * BLOCK_SIZE)
+        dest = out_ptr + (row * length + col0) + offs
+        tl.store(
+            dest, _narrow(vals, out_ptr.dtype.element_ty), mask=(offs >= first) & (offs < stop)
+        )
 
     @_triton.jit
     def _fill_group(prog_table, ints, floats, stream, coeffs, OUT_DTYPE: tl.constexpr,
-                    KIND: tl.constexpr, MIRRORED: tl.constexpr,
+                    KIND: tl.constexpr, MIRRORED: tl.constexpr, PIECES: tl.constexpr,
                     BLOCK_SIZE: tl.constexpr):  # fmt: skip
         """One program = BLOCK_SIZE Philox blocks of one tensor of the group (whole tensors)."""
         pid = tl.program_id(0)
@@ -246,16 +313,12 @@ if _triton is not None:
         p3 = tl.load(floats + 6 * which + 3)
         lo = tl.load(floats + 6 * which + 4)
         hi = tl.load(floats + 6 * which + 5)
-        block = local_pid * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE).to(tl.int64)
-        zero = tl.zeros_like(block).to(tl.uint32)
-        c0 = (block & 0xFFFFFFFF).to(tl.uint32)
-        c1 = (block >> 32).to(tl.uint32)
-        w0, w1, w2, w3 = _philox(c0, c1, zero + stream.to(tl.uint32), zero, zero + k0, zero + k1)
-        v0, v1, v2, v3 = _values(w0, w1, w2, w3, coeffs, p0, p1, p2, p3, lo, hi, KIND, MIRRORED)
-        vals = tl.interleave(tl.interleave(v0, v2), tl.interleave(v1, v3))
-        idx = block * 4
-        idx4 = tl.interleave(tl.interleave(idx, idx + 2), tl.interleave(idx + 1, idx + 3))
-        tl.store(out_ptr + idx4, _narrow(vals, OUT_DTYPE), mask=idx4 < numel)
+        first_block = local_pid * BLOCK_SIZE
+        vals = _block_values(first_block, k0, k1, stream.to(tl.uint32), coeffs, p0, p1, p2, p3,
+                             lo, hi, KIND, MIRRORED, PIECES, BLOCK_SIZE)  # fmt: skip
+        offs = tl.arange(0, 4 * BLOCK_SIZE)
+        stop = tl.minimum(numel - 4 * first_block, 4 * BLOCK_SIZE).to(tl.int32)
+        tl.store(out_ptr + 4 * first_block + offs, _narrow(vals, OUT_DTYPE), mask=offs < stop)
 
     @_triton.jit
     def _words_kernel(out_ptr, start, count, k0, k1, stream, BLOCK_SIZE: tl.constexpr):
@@ -290,13 +353,14 @@ def _coefficients(device: torch.device) -> torch.Tensor:
 def _launch(out2d: torch.Tensor, starts: torch.Tensor, key: tuple[int, int], stream: int,
             draw: Draw) -> None:  # fmt: skip
     rows, length = out2d.shape
-    per_row = (3 + length + 3) // 4
-    grid = (math.ceil(rows * per_row / BLOCK),)
+    chunks_per_row = math.ceil((3 + length + 3) // 4 / BLOCK)  # a row spans <= this many
+    grid = (rows * chunks_per_row,)
     options: dict[str, Any] = {} if interpreted() else {"enable_fp_fusion": False}
     _fill_runs[grid](
-        out2d, starts, rows, length, per_row, key[0], key[1], stream & _keyed.MASK32,
+        out2d, starts, length, chunks_per_row, key[0], key[1], stream & MASK32,
         _coefficients(out2d.device), draw.p0, draw.p1, draw.p2, draw.p3, draw.clamp_low,
-        draw.clamp_high, KIND=draw.kind, MIRRORED=draw.mirrored, BLOCK_SIZE=BLOCK, **options,
+        draw.clamp_high, KIND=draw.kind, MIRRORED=draw.mirrored, PIECES=ndtri_pieces(draw),
+        BLOCK_SIZE=BLOCK, **options,
     )  # fmt: skip
 
 
@@ -309,8 +373,6 @@ def fill_box_(
     draw: Draw,
 ) -> torch.Tensor:
     """Fill ``local`` (this rank's box of a global tensor) with keyed values, fused."""
-    from initlab._distributed import box_runs
-
     if not available():
         raise RuntimeError(
             "the Triton kernels need triton and a CUDA device (or TRITON_INTERPRET=1)"
@@ -327,15 +389,21 @@ def fill_box_(
     return local
 
 
+def fill_runs_(
+    out2d: torch.Tensor, starts: torch.Tensor, key: tuple[int, int], stream: int, draw: Draw
+) -> torch.Tensor:
+    """Write the values of flat indices ``starts[r] + j`` into ``out2d[r, j]`` (contiguous)."""
+    _launch(out2d, starts, key, stream, draw)
+    return out2d
+
+
 def keyed_words(
     key: tuple[int, int], stream: int, start: int, count: int, device: torch.device | str
 ) -> torch.Tensor:
-    """The Triton twin of :func:`initlab._keyed.keyed_words` (uint32 words in int64)."""
+    """The Triton twin of :func:`initlab.rng.keyed_words` (uint32 words in int64)."""
     out = torch.empty(count, dtype=torch.int64, device=device)
     grid = (math.ceil(count / (4 * BLOCK)),)
-    _words_kernel[grid](
-        out, start, count, key[0], key[1], stream & _keyed.MASK32, BLOCK_SIZE=4 * BLOCK
-    )
+    _words_kernel[grid](out, start, count, key[0], key[1], stream & MASK32, BLOCK_SIZE=4 * BLOCK)
     return out
 
 
@@ -350,19 +418,21 @@ def fill_grouped_(
     A host-built table maps each program to its tensor (pointer, numel, key, constants), so
     a model's hundreds of small parameters cost one launch instead of one per tensor.
     """
-    groups: dict[tuple[torch.dtype, int, bool], list[int]] = {}
+    groups: dict[tuple[torch.dtype, int, bool, int], list[int]] = {}
     for i, (tensor, draw) in enumerate(zip(tensors, draws, strict=True)):
         if not tensor.is_contiguous():
             raise ValueError(f"fill_grouped_ needs contiguous tensors; tensor {i} is not")
         if tensor.numel():
-            groups.setdefault((tensor.dtype, draw.kind, draw.mirrored), []).append(i)
-    for (dtype, kind, mirrored), members in groups.items():
+            signature = (tensor.dtype, draw.kind, draw.mirrored, ndtri_pieces(draw))
+            groups.setdefault(signature, []).append(i)
+    for signature, members in groups.items():
         _launch_group([tensors[i] for i in members], [keys[i] for i in members],
-                      [draws[i] for i in members], stream, dtype, kind, mirrored)  # fmt: skip
+                      [draws[i] for i in members], stream, *signature)  # fmt: skip
 
 
 def _launch_group(tensors: list[torch.Tensor], keys: list[tuple[int, int]], draws: list[Draw],
-                  stream: int, dtype: torch.dtype, kind: int, mirrored: bool) -> None:  # fmt: skip
+                  stream: int, dtype: torch.dtype, kind: int, mirrored: bool,
+                  pieces: int) -> None:  # fmt: skip
     device = tensors[0].device
     programs = [math.ceil((t.numel() + 3) // 4 / BLOCK) for t in tensors]
     owner = torch.repeat_interleave(torch.arange(len(tensors)), torch.tensor(programs))
@@ -375,7 +445,8 @@ def _launch_group(tensors: list[torch.Tensor], keys: list[tuple[int, int]], draw
     )
     prog_table = torch.stack([owner, torch.arange(len(owner)) - first], dim=1).to(torch.int64)
     _fill_group[(len(owner),)](
-        prog_table.to(device), ints.to(device), floats.to(device), stream & _keyed.MASK32,
+        prog_table.to(device), ints.to(device), floats.to(device), stream & MASK32,
         _coefficients(device), OUT_DTYPE=_TL_DTYPES[dtype], KIND=kind, MIRRORED=mirrored,
+        PIECES=pieces,
         BLOCK_SIZE=BLOCK, **({} if interpreted() else {"enable_fp_fusion": False}),
     )  # fmt: skip
