@@ -41,7 +41,14 @@ def test_class_name_and_snake_case_resolve(cls):
     ("alias", "cls"),
     [
         ("xavier_uniform", initlab.GlorotUniform),
-        ("xavier_normal", initlab.GlorotNormal),
+        ("xavier_normal", initlab.XavierNormal),
+        ("XavierUniform", initlab.GlorotUniform),
+        ("he_truncated_normal", initlab.HeNormal),
+        ("HeTruncatedNormal", initlab.HeNormal),
+        ("GlorotTruncatedNormal", initlab.GlorotNormal),
+        ("lecun_truncated_normal", initlab.LecunNormal),
+        ("OrthogonalInitializer", initlab.Orthogonal),
+        ("IdentityInitializer", initlab.Identity),
         ("kaiming_normal", initlab.KaimingNormal),
         ("zeros", initlab.Zeros),
         ("one", initlab.Ones),
@@ -181,7 +188,7 @@ def test_unseeded_instances_differ_and_leave_global_rng(preserve_global_rng):
 
 
 def test_explicit_generator_overrides_seed():
-    init = initlab.HeNormal(seed=1)
+    init = initlab.KaimingNormal(seed=1)
     values = init((8, 8), generator=torch.Generator().manual_seed(0))
     expected = initlab.kaiming_normal_(
         torch.empty(8, 8), generator=torch.Generator().manual_seed(0)

@@ -61,6 +61,7 @@ from initlab._initializers import (
     Sparse,
     TruncatedNormal,
     VarianceScaling,
+    XavierNormal,
     Zeros,
 )
 from initlab._keyed import KeyedSampler, named_samplers
@@ -133,6 +134,7 @@ __all__ = [
     "TorchSampler",
     "TruncatedNormal",
     "VarianceScaling",
+    "XavierNormal",
     "Zeros",
     "__version__",
     "as_sampler",
