@@ -454,9 +454,7 @@ def test_spec_std_is_the_drawn_std_under_every_layout(init, case):
         return
     values = _draw_many(placed, shape)
     check = (
-        _second_moment_exact
-        if spec.distribution in EXACT_ENERGY
-        else _std_within_sampling_error
+        _second_moment_exact if spec.distribution in EXACT_ENERGY else _std_within_sampling_error
     )
     assert check(values, spec.mean, spec.std)
     # Negative control on the same samples: a 10% larger std (or 0.1 for a constant).
