@@ -487,3 +487,11 @@ def test_with_layout_gives_fan_schemes_the_layout_and_wraps_the_others():
     )
     again = type(ortho).from_config(json.loads(json.dumps(ortho.get_config())))
     assert torch.equal(again((12, 4), name="w"), ortho((12, 4), name="w"))
+
+
+def test_chunked_vector_says_to_drop_the_layout():
+    init = initlab.initializers.with_layout(initlab.Zeros(), {"name": "torch", "chunks": 4})
+    with pytest.raises(ValueError, match=r"chunks=4 split a tensor of at least 2 dimensions"):
+        init.spec((16,))
+    with pytest.raises(ValueError, match=r"not one of shape \(16,\); drop the layout"):
+        init((16,))

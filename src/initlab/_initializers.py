@@ -38,16 +38,20 @@ import numpy as np
 import torch
 
 from initlab import _functional as F
-from initlab._fans import FAN_MODES, Fans, LayoutLike, get_layout, walk_chunks
+from initlab._fans import FAN_MODES, Chunk, Fans, LayoutLike, get_layout, walk_chunks
 from initlab._gains import calculate_gain
 from initlab._registry import deserialize, register, serialize
 from initlab._sampling import GeneratorLike, seeded_generator
 from initlab._scaling import (
     distribution_bound,
     glorot_std,
+    identity_moments,
     kaiming_std,
     mix_chunks,
+    semi_orthogonal_std,
+    sparse_std,
     truncated_moments,
+    uniform_moments,
     variance_std,
 )
 from initlab._validation import (
@@ -318,9 +322,8 @@ class RandomUniform(Initializer):
         return F.uniform_(tensor, self.low, self.high, generator)
 
     def spec(self, shape: ShapeLike) -> InitSpec:
-        half = (self.high - self.low) / 2
-        mean = (self.high + self.low) / 2
-        return InitSpec("uniform", half / math.sqrt(3), mean, max(abs(self.low), abs(self.high)))
+        mean, std = uniform_moments(float(self.low), float(self.high))
+        return InitSpec("uniform", std, mean, max(abs(self.low), abs(self.high)))
 
 
 @register("normal")
@@ -614,15 +617,6 @@ LecunTruncatedNormal = LecunNormal
 # --- structured -------------------------------------------------------------------------
 
 
-def _unit_std(shape: ShapeLike, gain: float) -> float:
-    """Std of the entries of a (semi-)orthogonal matrix of ``shape`` times ``gain``."""
-    dims = _as_shape(shape)
-    if len(dims) < 2 or 0 in dims:
-        return 0.0
-    rows, cols = dims[0], math.prod(dims[1:])
-    return abs(gain) * math.sqrt(min(rows, cols) / (rows * cols))
-
-
 @register("OrthogonalInitializer")
 @dataclass(kw_only=True)
 class Orthogonal(Initializer):
@@ -637,8 +631,10 @@ class Orthogonal(Initializer):
         return F.orthogonal_(tensor, self.gain, generator)
 
     def spec(self, shape: ShapeLike) -> InitSpec:
-        F.check_orthogonal_shape(_as_shape(shape))
-        return InitSpec("orthogonal", _unit_std(shape, self.gain), bound=abs(self.gain))
+        dims = _as_shape(shape)
+        F.check_orthogonal_shape(dims)
+        std = semi_orthogonal_std(dims[0], math.prod(dims[1:]), self.gain)
+        return InitSpec("orthogonal", std, bound=abs(self.gain))
 
 
 @register()
@@ -660,7 +656,7 @@ class DeltaOrthogonal(Initializer):
         taps = math.prod(dims[2:])
         return InitSpec(
             "delta_orthogonal",
-            _unit_std(dims[:2], self.gain) / math.sqrt(taps),
+            semi_orthogonal_std(dims[0], dims[1], self.gain) / math.sqrt(taps),
             bound=abs(self.gain),
         )
 
@@ -685,10 +681,7 @@ class Identity(Initializer):
     def spec(self, shape: ShapeLike) -> InitSpec:
         dims = _as_shape(shape)
         F.check_identity_shape(dims, self.groups)
-        total = math.prod(dims) or 1
-        ones = min(dims[0] // self.groups, dims[1]) * self.groups
-        mean = self.gain * ones / total
-        std = abs(self.gain) * math.sqrt(max(ones / total - (ones / total) ** 2, 0.0))
+        mean, std = identity_moments(dims, float(self.gain), self.groups)
         return InitSpec("identity", std, mean, abs(self.gain))
 
 
@@ -710,9 +703,7 @@ class Sparse(Initializer):
     def spec(self, shape: ShapeLike) -> InitSpec:
         dims = _as_shape(shape)
         F.check_sparse_shape(dims)
-        rows = dims[0]
-        kept = (rows - math.ceil(self.sparsity * rows)) / rows if rows else 0.0
-        return InitSpec("sparse", self.std * math.sqrt(kept))
+        return InitSpec("sparse", sparse_std(dims[0], float(self.sparsity), float(self.std)))
 
 
 # --- packed chunks for schemes without a layout ---------------------------------------------
@@ -754,14 +745,23 @@ class Chunked(Initializer):
     def random(self) -> bool:  # type: ignore[override]
         return bool(self.initializer.random)
 
+    def _chunks(self, shape: tuple[int, ...]) -> list[Chunk]:
+        if len(shape) < 2:
+            chunks = get_layout(self.layout).chunks
+            raise ValueError(
+                f"layout chunks={chunks!r} split a tensor of at least 2 dimensions, not one of "
+                f"shape {shape}; drop the layout for this tensor"
+            )
+        return walk_chunks(shape, self.layout)
+
     def fill_(self, tensor: torch.Tensor, generator: GeneratorLike) -> torch.Tensor:
         with torch.no_grad():
-            for chunk in walk_chunks(tuple(tensor.shape), self.layout):
+            for chunk in self._chunks(tuple(tensor.shape)):
                 self.initializer.fill_(chunk.narrow(tensor), generator)
         return tensor
 
     def spec(self, shape: ShapeLike) -> InitSpec:
-        chunks = walk_chunks(_as_shape(shape), self.layout)
+        chunks = self._chunks(_as_shape(shape))
         specs = [self.initializer.spec(chunk.shape) for chunk in chunks]
         mean, std = mix_chunks([(c.numel, s.mean, s.std) for c, s in zip(chunks, specs)])
         bounds = [s.bound for s in specs]

@@ -20,11 +20,15 @@ __all__ = [
     "TRUNC2_STD",
     "distribution_bound",
     "glorot_std",
+    "identity_moments",
     "kaiming_std",
     "mix_chunks",
+    "semi_orthogonal_std",
+    "sparse_std",
     "truncated_moments",
     "truncated_sigma",
     "uniform_bound",
+    "uniform_moments",
     "variance_std",
 ]
 
@@ -103,6 +107,52 @@ def truncated_moments(mean: float, std: float, low: float, high: float) -> tuple
     shift = (pdf(alpha) - pdf(beta)) / mass
     var = 1 + (alpha * pdf(alpha) - beta * pdf(beta)) / mass - shift**2
     return mean + std * shift, std * math.sqrt(max(var, 0.0))
+
+
+def uniform_moments(low: float, high: float) -> tuple[float, float]:
+    """Mean and std of U(low, high).
+
+    >>> uniform_moments(-1.0, 3.0)[0]
+    1.0
+    """
+    return (low + high) / 2, (high - low) / 2 / math.sqrt(3.0)
+
+
+def semi_orthogonal_std(rows: int, cols: int, gain: float) -> float:
+    """RMS of the entries of a rows × cols (semi-)orthogonal matrix times ``gain``: its
+    min(rows, cols) unit singular values spread over rows·cols entries (exact, not random).
+
+    >>> semi_orthogonal_std(4, 4, 1.0)
+    0.5
+    """
+    if rows == 0 or cols == 0:
+        return 0.0
+    return abs(gain) * math.sqrt(min(rows, cols) / (rows * cols))
+
+
+def identity_moments(shape: Sequence[int], gain: float, groups: int) -> tuple[float, float]:
+    """Mean and std of an identity (eye or Dirac) weight of ``shape`` times ``gain``:
+    min(out/groups, in)·groups entries equal ``gain``, the rest 0.
+
+    >>> identity_moments((2, 2), 1.0, 1)
+    (0.5, 0.5)
+    """
+    total = math.prod(shape) or 1
+    ones = min(shape[0] // groups, shape[1]) * groups
+    share = ones / total
+    return gain * share, abs(gain) * math.sqrt(max(share - share * share, 0.0))
+
+
+def sparse_std(rows: int, sparsity: float, std: float) -> float:
+    """RMS of a column with ceil(sparsity·rows) zeros and N(0, std²) elsewhere.
+
+    >>> sparse_std(4, 0.5, 1.0) == math.sqrt(0.5)
+    True
+    """
+    if rows == 0:
+        return 0.0
+    kept = (rows - math.ceil(sparsity * rows)) / rows
+    return std * math.sqrt(kept)
 
 
 def mix_chunks(parts: Sequence[tuple[int, float, float]]) -> tuple[float, float]:
