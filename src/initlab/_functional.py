@@ -507,6 +507,7 @@ def scaled_std(scale: float, fans: Fans, mode: str) -> float:
 
     The pure math lives in :mod:`initlab._scaling`, shared with ``Initializer.spec``.
 
+    >>> from initlab import compute_fans
     >>> scaled_std(2.0, compute_fans((256, 128)), "fan_in")
     0.125
     """
