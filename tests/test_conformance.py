@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -30,6 +32,7 @@ import torch
 from scipy import stats
 
 import initlab
+import initlab.initializers
 from initlab import TRUNC2_STD, Initializer, get_layout
 
 ALPHA = 1e-6
@@ -294,7 +297,7 @@ def test_scheme_conforms_to_its_spec(init, shape_name, dtype):
 def test_every_registered_class_is_covered():
     covered = {type(init) for init in CONFIGS}
     assert covered == set(_registered_classes())
-    assert len(covered) == 22
+    assert len(covered) == 20
 
 
 def test_power_fan_in_vs_fan_out_explicitly():
@@ -376,3 +379,119 @@ def test_ks_statistic_helper_matches_scipy():
     for dist in (stats.norm(), stats.norm(scale=1.3), stats.uniform(-2, 4)):
         expected = stats.kstest(x, dist.cdf).statistic
         assert _ks_statistic(x, dist) == pytest.approx(expected, rel=1e-12)
+
+
+# --- spec() == drawn std for every scheme under every layout (one core, one walker) ------------
+
+# Layouts a model walker meets: plain, packed (even, uneven, along the input axis), grouped
+# conv, grouped transposed conv, packed grouped conv. Layout-less schemes get them through
+# ``with_layout`` (``Chunked``), so spec() and the fill walk the same chunks.
+WALKER_CASES = {
+    "plain": ("torch", (192, 96)),
+    "packed3": ({"name": "torch", "chunks": 3}, (192, 96)),
+    "uneven": ({"name": "torch", "chunks": [128, 32, 32]}, (192, 96)),
+    "packed_in": ({"name": "torch", "chunks": [64, 16, 16], "packed_axis": 1}, (64, 96)),
+    "grouped": ({"name": "torch", "groups": 4}, (64, 8, 3, 3)),
+    "transposed": ({"name": "torch_transposed", "groups": 2}, (32, 16, 3, 3)),
+    "packed_grouped": ({"name": "torch", "chunks": 3, "groups": 2}, (96, 8, 3, 3)),
+}
+MIN_SAMPLES = 16000
+
+
+def _walker_configs() -> list[Initializer]:
+    extras = [
+        initlab.RandomUniform(seed=SEED, low=-0.2, high=0.6),
+        initlab.Identity(gain=-0.5),
+        initlab.Constant(value=-1.25),
+        initlab.VarianceScaling(seed=SEED, scale=0.5, mode="fan_geo_avg", distribution="uniform"),
+        initlab.KaimingNormal(seed=SEED, nonlinearity="tanh", mode="fan_out"),
+    ]
+    return [cls(seed=SEED) for cls in _registered_classes()] + extras
+
+
+def _draw_many(init: Initializer, shape: tuple[int, ...]) -> torch.Tensor:
+    reps = max(1, math.ceil(MIN_SAMPLES / math.prod(shape)))
+    return torch.stack(
+        [init(shape, dtype=torch.float64, name=f"w{i}") for i in range(reps)]
+    ).flatten()
+
+
+# Schemes whose second moment is exact in every draw (an orthonormal matrix has a fixed
+# sum of squares; identity and constants are not random): checked to rounding.
+EXACT_ENERGY = ("orthogonal", "delta_orthogonal", "identity", "constant")
+
+
+def _second_moment_exact(values: torch.Tensor, mean: float, std: float) -> bool:
+    expected = std * std + mean * mean
+    return abs(values.pow(2).mean().item() - expected) <= 1e-9 * max(expected, 1e-300)
+
+
+def _std_within_sampling_error(values: torch.Tensor, mean: float, std: float) -> bool:
+    """Sample variance about the spec's mean vs std², within 6 studentized standard errors
+    (two-sided normal tail 2e-9)."""
+    centred = (values - mean).pow(2)
+    n = centred.numel()
+    error = Z * math.sqrt(centred.var().item() / n) + 1e-12 * max(std * std, 1.0)
+    mean_ok = abs(values.mean().item() - mean) <= Z * math.sqrt(std * std / n) + 1e-12
+    return mean_ok and abs(centred.mean().item() - std * std) <= error
+
+
+def _walker_cases():
+    for init in _walker_configs():
+        for case in WALKER_CASES:
+            yield pytest.param(init, case, id=f"{_config_id(init)}-{case}")
+
+
+@pytest.mark.parametrize(("init", "case"), list(_walker_cases()))
+def test_spec_std_is_the_drawn_std_under_every_layout(init, case):
+    layout, shape = WALKER_CASES[case]
+    placed = initlab.initializers.with_layout(init, layout)
+    try:
+        spec = placed.spec(shape)
+    except ValueError as exc:  # a shape the scheme cannot take: the fill refuses it too
+        with pytest.raises(ValueError, match=re.escape(str(exc)[:40])):
+            placed(shape)
+        return
+    values = _draw_many(placed, shape)
+    check = (
+        _second_moment_exact if spec.distribution in EXACT_ENERGY else _std_within_sampling_error
+    )
+    assert check(values, spec.mean, spec.std)
+    # Negative control on the same samples: a 10% larger std (or 0.1 for a constant).
+    wrong = spec.std * 1.1 if spec.std > 0 else 0.1
+    assert not check(values, spec.mean, wrong)
+
+
+def test_chunk_mixing_uses_the_chunk_means():
+    # Identity per uneven chunk: each chunk has its own mean, so a zero-mean mix is wrong.
+    init = initlab.initializers.with_layout(
+        initlab.Identity(gain=2.0), {"name": "torch", "chunks": [6, 2]}
+    )
+    spec = init.spec((8, 4))
+    values = init((8, 4)).double()
+    assert spec.mean == pytest.approx(values.mean().item(), rel=1e-12)
+    assert spec.std == pytest.approx(values.std(correction=0).item(), rel=1e-12)
+    zero_mean = math.sqrt(sum(n * s * s for n, s in zip((24, 8), spec.chunk_stds)) / 32)
+    # The zero-mean formula (about 4e-3 off here) fails the exact comparison above.
+    assert abs(zero_mean - values.std(correction=0).item()) > 1e-3
+
+
+def test_with_layout_gives_fan_schemes_the_layout_and_wraps_the_others():
+    packed = {"name": "torch", "chunks": 3}
+    he = initlab.initializers.with_layout(initlab.HeNormal(seed=1), packed)
+    assert isinstance(he, initlab.HeNormal) and get_layout(he.layout).chunks == 3
+    ortho = initlab.initializers.with_layout(initlab.Orthogonal(seed=1), packed)
+    assert isinstance(ortho, initlab.initializers.Chunked)
+    assert initlab.initializers.with_layout(initlab.Orthogonal(seed=1), "torch_transposed") == (
+        initlab.Orthogonal(seed=1)
+    )
+    again = type(ortho).from_config(json.loads(json.dumps(ortho.get_config())))
+    assert torch.equal(again((12, 4), name="w"), ortho((12, 4), name="w"))
+
+
+def test_chunked_vector_says_to_drop_the_layout():
+    init = initlab.initializers.with_layout(initlab.Zeros(), {"name": "torch", "chunks": 4})
+    with pytest.raises(ValueError, match=r"chunks=4 split a tensor of at least 2 dimensions"):
+        init.spec((16,))
+    with pytest.raises(ValueError, match=r"not one of shape \(16,\); drop the layout"):
+        init((16,))

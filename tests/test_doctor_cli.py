@@ -90,8 +90,9 @@ def test_report_and_compare(model_file: str, tmp_path: Path) -> None:
 
 def test_compare_api_orders_candidates_and_he_wins_for_relu() -> None:
     net = nn.Sequential(*[m for _ in range(20) for m in (nn.Linear(32, 32), nn.ReLU())])
-    runs = compare(net, ["xavier_normal", "he_normal"], config=DoctorConfig(jacobian_steps=0))
-    assert [d.run for d in runs] == ["xavier_normal", "he_normal"]
+    # kaiming_normal: PyTorch's (untruncated) He, the call the doctor's advice names.
+    runs = compare(net, ["xavier_normal", "kaiming_normal"], config=DoctorConfig(jacobian_steps=0))
+    assert [d.run for d in runs] == ["xavier_normal", "kaiming_normal"]
     assert not runs[0].healthy and runs[1].healthy
 
 

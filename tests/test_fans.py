@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 import initlab
+import initlab._fans
 from initlab import LAYOUTS, Fans, Layout, chunk_bounds, compute_fans, get_layout
 
 # --- PyTorch's rule ("torch" layout) ------------------------------------------------------
@@ -207,3 +208,57 @@ def test_too_few_dims_names_shape_and_fix(shape):
 def test_public_surface_exports_layout_helpers():
     assert initlab.compute_fans is compute_fans
     assert set(LAYOUTS) == {"torch", "torch_transposed", "matmul", "keras", "experts"}
+
+
+# --- bad input and peers' modes --------------------------------------------------------------
+
+
+def test_negative_dimension_is_refused():
+    with pytest.raises(ValueError, match=r"shape=\(-4, 3\) has a negative dimension"):
+        compute_fans((-4, 3))
+    with pytest.raises(ValueError, match=r"shape=\(4, -3\) has a negative dimension"):
+        chunk_bounds((4, -3))
+
+
+def test_misspelt_layout_name_in_a_dict_gets_the_closest_match():
+    with pytest.raises(
+        ValueError, match=r"layout name='torchh' is not one of 'torch', .*did you mean 'torch'"
+    ):
+        get_layout({"name": "torchh"})
+    with pytest.raises(ValueError, match=r"layout name='mine' is not a built-in layout .*needs"):
+        get_layout({"name": "mine"})
+    assert get_layout({"name": "mine", "in_axes": [1], "out_axes": [0]}).name == "mine"
+
+
+def test_unknown_layout_field_lists_the_fields():
+    with pytest.raises(
+        TypeError,
+        match=r"layout has no field\(s\) \['chunkz'\]; it takes 'name' and \['in_axes', "
+        r".*'chunks'.*\(did you mean 'chunks'\?\)",
+    ):
+        get_layout({"name": "torch", "chunkz": 2})
+    with pytest.raises(TypeError, match=r"layout has no field\(s\) \['chunkz'\]"):
+        get_layout("torch").with_(chunkz=2)
+
+
+def test_layout_field_types_are_checked():
+    with pytest.raises(TypeError, match=r"in_axes=\[1\] must be a tuple of ints"):
+        Layout(in_axes=[1], out_axes=(0,))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"chunks='3' must be positive chunk sizes"):
+        get_layout({"name": "torch", "chunks": "3"})
+
+
+def test_fan_geo_avg_is_jaxs_geometric_mean():
+    fans = Fans(fan_in=4, fan_out=9)
+    assert fans.fan("fan_geo_avg") == fans.fan_geo_avg == 6.0
+    assert "fan_geo_avg" in initlab._fans.FAN_MODES
+
+
+def test_walker_chunks_match_chunk_bounds_and_carry_part_shapes_and_fans():
+    layout = {"name": "torch", "chunks": [8, 2, 2], "packed_axis": 1}
+    chunks = initlab._fans.walk_chunks((6, 12, 3), layout)
+    assert [(c.axis, c.start, c.length) for c in chunks] == chunk_bounds((6, 12, 3), layout)
+    assert [c.shape for c in chunks] == [(6, 8, 3), (6, 2, 3), (6, 2, 3)]
+    assert [c.fans.fan_in for c in chunks] == [24, 6, 6]
+    t = torch.arange(6 * 12 * 3).reshape(6, 12, 3)
+    assert torch.equal(chunks[1].narrow(t), t[:, 8:10])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -255,3 +256,74 @@ def test_orthogonal_low_precision(dtype, shape):
     # And it is the float32 result rounded once.
     ref = initlab.orthogonal_(torch.empty(shape), 2.0, torch.Generator().manual_seed(0))
     assert torch.equal(w, ref.to(dtype))
+
+
+# --- PyTorch parity for argument types, and what PyTorch does silently -----------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [np.float32(0.7), np.float64(0.7), torch.tensor(0.7)],
+    ids=["np.float32", "np.float64", "0-d tensor"],
+)
+def test_numpy_scalars_and_0d_tensors_are_accepted_like_torch(value):
+    for ours, theirs, args in [
+        (initlab.xavier_uniform_, nn.init.xavier_uniform_, {"gain": value}),
+        (initlab.xavier_normal_, nn.init.xavier_normal_, {"gain": value}),
+        (initlab.uniform_, nn.init.uniform_, {"a": -value, "b": value}),
+        (initlab.normal_, nn.init.normal_, {"mean": value, "std": value}),
+        (initlab.orthogonal_, nn.init.orthogonal_, {"gain": value}),
+    ]:
+        got = ours(torch.empty(6, 5), **args, generator=torch.Generator().manual_seed(3))
+        want = theirs(torch.empty(6, 5), **args, generator=torch.Generator().manual_seed(3))
+        assert torch.equal(got, want), ours.__name__
+    assert torch.equal(initlab.constant_(torch.empty(3), value), torch.full((3,), float(value)))
+
+
+def test_zero_element_warning_starts_with_torchs_sentence():
+    with pytest.warns(UserWarning) as ours:
+        initlab.kaiming_normal_(torch.empty(0, 3))
+    with pytest.warns(UserWarning) as theirs:
+        nn.init.kaiming_normal_(torch.empty(0, 3))
+    assert str(theirs[0].message) == "Initializing zero-element tensors is a no-op"
+    assert str(ours[0].message).startswith(str(theirs[0].message))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "value", "message"),
+    [
+        (torch.int64, 0.5, r"val=0.5 cannot be stored exactly in a torch.int64 tensor"),
+        (torch.int8, 300, r"val=300 cannot be stored exactly in a torch.int8 tensor .*-128 to 127"),
+        (torch.uint8, -1, r"val=-1 cannot be stored exactly in a torch.uint8"),
+        (torch.bool, 2, r"val=2 cannot be stored in a bool tensor"),
+        (torch.float16, 1e5, r"val=100000.0 would write values up to 1e\+05, beyond .*float16"),
+    ],
+)
+def test_constant_refuses_what_the_dtype_cannot_hold(dtype, value, message):
+    t = torch.zeros(3, dtype=dtype)
+    with pytest.raises(ValueError, match=message):
+        initlab.constant_(t, value)
+    assert (t == 0).all()
+    assert torch.equal(
+        initlab.constant_(torch.empty(2, dtype=dtype), 1), torch.ones(2, dtype=dtype)
+    )
+
+
+def test_fills_that_would_overflow_to_inf_are_refused():
+    t = torch.zeros(4, dtype=torch.float16)
+    with pytest.raises(ValueError, match=r"normal_: mean=0.0, std=1000000.0 would write .*inf"):
+        initlab.normal_(t, std=1e6)
+    with pytest.raises(ValueError, match=r"uniform_: U\(-100000.0, 100000.0\) would write"):
+        initlab.uniform_(t, -1e5, 1e5)
+    assert (t == 0).all()
+    # At the edge of float16 the draws are finite and accepted.
+    assert torch.isfinite(initlab.uniform_(t, -3e4, 3e4)).all()
+    assert torch.isfinite(initlab.normal_(torch.empty(1000, dtype=torch.bfloat16), std=1e30)).all()
+
+
+def test_negative_xavier_gain_is_refused_by_initlab_itself():
+    # PyTorch fails later, inside uniform_/normal_ ("expects ... from <= to", "std >= 0").
+    with pytest.raises(RuntimeError):
+        nn.init.xavier_uniform_(torch.empty(3, 4), gain=-1.0)
+    with pytest.raises(ValueError, match=r"gain=-1.0 must be >= 0"):
+        initlab.xavier_uniform_(torch.empty(3, 4), gain=-1.0)

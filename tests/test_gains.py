@@ -260,3 +260,10 @@ def test_bad_activations():
 
 def test_activations_table_is_public():
     assert {"relu", "gelu", "silu", "mish", "selu"} <= set(initlab.ACTIVATIONS)
+
+
+def test_non_numeric_activation_parameter_is_refused_by_name():
+    with pytest.raises(TypeError, match=r"negative_slope='x' must be a real number, got str"):
+        gain("leaky_relu", negative_slope="x")
+    with pytest.raises(TypeError, match=r"alpha=None must be a real number"):
+        gain("elu", alpha=None)

@@ -11,8 +11,10 @@ import pytest
 import torch
 
 import initlab
+import initlab.initializers
 from initlab import Initializer
 from initlab._registry import snake_case
+from initlab._validation import check_seed
 
 
 def _classes() -> list[type[Initializer]]:
@@ -41,7 +43,14 @@ def test_class_name_and_snake_case_resolve(cls):
     ("alias", "cls"),
     [
         ("xavier_uniform", initlab.GlorotUniform),
-        ("xavier_normal", initlab.GlorotNormal),
+        ("xavier_normal", initlab.XavierNormal),
+        ("XavierUniform", initlab.GlorotUniform),
+        ("he_truncated_normal", initlab.HeNormal),
+        ("HeTruncatedNormal", initlab.HeNormal),
+        ("GlorotTruncatedNormal", initlab.GlorotNormal),
+        ("lecun_truncated_normal", initlab.LecunNormal),
+        ("OrthogonalInitializer", initlab.Orthogonal),
+        ("IdentityInitializer", initlab.Identity),
         ("kaiming_normal", initlab.KaimingNormal),
         ("zeros", initlab.Zeros),
         ("one", initlab.Ones),
@@ -181,7 +190,7 @@ def test_unseeded_instances_differ_and_leave_global_rng(preserve_global_rng):
 
 
 def test_explicit_generator_overrides_seed():
-    init = initlab.HeNormal(seed=1)
+    init = initlab.KaimingNormal(seed=1)
     values = init((8, 8), generator=torch.Generator().manual_seed(0))
     expected = initlab.kaiming_normal_(
         torch.empty(8, 8), generator=torch.Generator().manual_seed(0)
@@ -302,3 +311,150 @@ def test_spec_of_uneven_packed_chunks_weights_chunks_by_size():
     assert init.spec((12, 16)).std == pytest.approx(want)
     drawn = torch.cat([init((12, 16), name=f"w{i}") for i in range(200)], dim=1)
     assert drawn.std().item() == pytest.approx(want, rel=0.03)
+
+
+# --- Keras 3 configs load to the distribution Keras draws -----------------------------------
+
+
+def _keras(class_name: str, **config) -> dict:
+    """What ``keras.initializers.serialize`` writes in Keras 3."""
+    return {
+        "module": "keras.initializers",
+        "class_name": class_name,
+        "config": {"seed": None, **config},
+        "registered_name": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("class_name", "variance"),
+    [("HeNormal", 2 / 128), ("GlorotNormal", 2 / (128 + 512)), ("LecunNormal", 1 / 128)],
+)
+def test_keras_normal_presets_load_truncated_as_keras_draws(class_name, variance):
+    from scipy import stats
+
+    init = initlab.initializers.deserialize(_keras(class_name))
+    values = init((512, 128), dtype=torch.float64).flatten().numpy()
+    sigma = math.sqrt(variance) / initlab.TRUNC2_STD
+    keras = stats.truncnorm(-2, 2, scale=sigma)  # frozen: scipy 1.18 broke args=(...)
+    assert stats.kstest(values, keras.cdf).pvalue > 1e-4
+    assert np.abs(values).max() <= 2 * sigma
+    # Negative control: the untruncated normal of the same variance is rejected.
+    untruncated = stats.norm(scale=math.sqrt(variance))
+    assert stats.kstest(values, untruncated.cdf).pvalue < 1e-4
+
+
+def test_keras_configs_of_every_builtin_load():
+    configs = [
+        _keras("RandomNormal", mean=0.0, stddev=0.05),
+        _keras("RandomUniform", minval=-0.05, maxval=0.05),
+        _keras("TruncatedNormal", mean=0.0, stddev=0.05),
+        _keras("VarianceScaling", scale=1.0, mode="fan_avg", distribution="untruncated_normal"),
+        _keras("GlorotUniform", input_axes=None, output_axes=None),
+        _keras("HeUniform"),
+        _keras("LecunUniform"),
+        _keras("OrthogonalInitializer", gain=1.0),
+        _keras("IdentityInitializer", gain=1.0),
+        {"module": "keras.initializers", "class_name": "Zeros", "config": {}},
+        {"class_name": "Constant", "config": {"value": 0.5}},
+    ]
+    loaded = [initlab.initializers.deserialize(c) for c in configs]
+    assert (loaded[0].mean, loaded[0].std, loaded[2].std) == (0.0, 0.05, 0.05)
+    assert (loaded[1].low, loaded[1].high) == (-0.05, 0.05)
+    assert loaded[3].distribution == "normal"  # Keras's untruncated_normal
+    assert isinstance(loaded[7], initlab.Orthogonal) and isinstance(loaded[8], initlab.Identity)
+    assert initlab.initializers.get("OrthogonalInitializer").gain == 1.0
+
+
+def test_keras_distribution_names_are_case_insensitive():
+    assert initlab.VarianceScaling(distribution="Truncated_Normal").distribution == (
+        "truncated_normal"
+    )
+    assert initlab.VarianceScaling(distribution="UNTRUNCATED_NORMAL").distribution == "normal"
+    w = initlab.variance_scaling_(torch.empty(4, 4), distribution="Uniform")
+    assert w.abs().max() <= math.sqrt(3 / 4)
+
+
+def test_keras_axes_other_than_none_are_refused_with_the_reason():
+    config = _keras("HeNormal", input_axes=[0], output_axes=[1])
+    with pytest.raises(ValueError, match=r"input_axes name axes of a Keras kernel .*layout="):
+        initlab.initializers.deserialize(config)
+
+
+def test_keras_key_and_initlab_key_together_are_refused():
+    with pytest.raises(TypeError, match=r"got both 'stddev' and 'std'"):
+        initlab.RandomNormal.from_config({"stddev": 0.1, "std": 0.2})
+
+
+def test_torch_and_keras_families_differ_only_where_documented():
+    shape = (64, 32)
+    assert initlab.HeNormal().spec(shape).distribution == "truncated_normal"
+    assert initlab.KaimingNormal().spec(shape).distribution == "normal"
+    assert initlab.GlorotNormal().spec(shape).distribution == "truncated_normal"
+    assert initlab.XavierNormal().spec(shape).distribution == "normal"
+    # Same variance either way, and the uniform pairs are one distribution.
+    assert initlab.HeNormal().spec(shape).std == pytest.approx(
+        initlab.KaimingNormal().spec(shape).std
+    )
+    assert initlab.initializers.XavierUniform is initlab.GlorotUniform
+    g = torch.Generator().manual_seed(0)
+    expected = torch.nn.init.xavier_normal_(torch.empty(shape), generator=g)
+    assert torch.equal(
+        initlab.XavierNormal()(shape, generator=torch.Generator().manual_seed(0)), expected
+    )
+
+
+def test_jax_fan_geo_avg():
+    init = initlab.VarianceScaling(scale=2.0, mode="fan_geo_avg", distribution="normal")
+    assert init.spec((16, 4)).std == pytest.approx(math.sqrt(2.0 / 8.0))
+
+
+# --- bad input: names, keywords, configs, seeds --------------------------------------------
+
+
+def test_unknown_keyword_lists_the_allowed_names():
+    with pytest.raises(
+        TypeError,
+        match=r"HeNormal has no argument\(s\) \['sdt'\]; it takes \['layout', 'mode', "
+        r"'negative_slope', 'seed'\]",
+    ):
+        initlab.initializers.get("he_normal", sdt=3)
+
+
+@pytest.mark.parametrize("config", [["mode", "fan_in"], "mode=fan_in"])
+def test_config_that_is_not_a_dict_is_refused(config):
+    with pytest.raises(TypeError, match=r"config=.* must be a dict of keyword arguments, got"):
+        initlab.initializers.deserialize({"class_name": "HeNormal", "config": config})
+
+
+def test_deserialize_a_bare_name_says_to_use_get():
+    with pytest.raises(TypeError, match=r"not the string 'HeNormal'; get\('HeNormal'\) builds"):
+        initlab.initializers.deserialize("HeNormal")
+
+
+def test_deserialize_refuses_other_modules():
+    config = {"module": "torch.nn.init", "class_name": "HeNormal", "config": {}}
+    with pytest.raises(ValueError, match=r"module 'torch.nn.init'"):
+        initlab.initializers.deserialize(config)
+
+
+@pytest.mark.parametrize(
+    ("seed", "error", "message"),
+    [
+        (-1, ValueError, r"seed=-1 must lie in \[0, 2\*\*64\)"),
+        (2**64, ValueError, r"seed=18446744073709551616 must lie in \[0, 2\*\*64\)"),
+        (True, TypeError, r"seed=True must be an int or None"),
+        (1.0, TypeError, r"seed=1.0 must be an int or None"),
+    ],
+)
+def test_one_seed_rule(seed, error, message):
+    with pytest.raises(error, match=message):
+        initlab.HeNormal(seed=seed)
+
+
+def test_seed_edges_accepted():
+    assert initlab.HeNormal(seed=2**64 - 1)((2, 2)).shape == (2, 2)
+    assert initlab.HeNormal(seed=np.int64(5)).seed == 5
+    assert check_seed("seed", 0) == 0 and check_seed("seed", None) is None
+    with pytest.raises(TypeError, match=r"seed=None must be an int with"):
+        check_seed("seed", None, allow_none=False)

@@ -8,8 +8,13 @@ draws are seeded, so each outcome is fixed.
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
 import random
+import types
+import unittest
+import warnings
 
 import pytest
 import torch
@@ -18,6 +23,7 @@ from scipy import stats
 import initlab
 
 P_MIN = 1e-4
+NOOP = r"^Initializing zero-element tensors is a no-op "  # PyTorch's sentence, then ours
 
 
 def _random_shape(rng: random.Random, ndims: tuple[int, ...], low: int, high: int) -> list[int]:
@@ -28,13 +34,15 @@ def _random_shape(rng: random.Random, ndims: tuple[int, ...], low: int, high: in
     return [rng.randint(low, high) for _ in range(dims)]
 
 
+# Frozen distributions, not kstest(x, "norm", args=(...)): scipy 1.18 broke the args form.
 def _is_normal(t: torch.Tensor, mean: float, std: float) -> bool:
-    return stats.kstest(t.double().flatten().numpy(), "norm", args=(mean, std)).pvalue > P_MIN
+    dist = stats.norm(loc=mean, scale=std)
+    return stats.kstest(t.double().flatten().numpy(), dist.cdf).pvalue > P_MIN
 
 
 def _is_uniform(t: torch.Tensor, low: float, high: float) -> bool:
     x = t.double().flatten().numpy()
-    return stats.kstest(x, "uniform", args=(low, high - low)).pvalue > P_MIN
+    return stats.kstest(x, stats.uniform(loc=low, scale=high - low).cdf).pvalue > P_MIN
 
 
 def _is_trunc_normal(t: torch.Tensor, mean: float, std: float, a: float, b: float) -> bool:
@@ -230,7 +238,10 @@ def test_fan_schemes_raise_on_0d_and_1d(shape, fn):
 )
 def test_kaiming_warns_on_empty(fn):
     t = torch.empty(0, 1)
-    with pytest.warns(UserWarning, match=r"zero-element tensor of shape \(0, 1\) is a no-op"):
+    with pytest.warns(
+        UserWarning,
+        match=NOOP + r"\(kaiming_\w+, shape \(0, 1\)\)",
+    ):
         assert fn(t) is t
 
 
@@ -282,6 +293,128 @@ def test_zero_element_tensor_warns_and_is_no_op(name, fn, shape):
     empty_shape = (*shape[:-1], 0)
     t = torch.empty(empty_shape)
     # Wrappers (ones_, dirac_, lecun_*) warn under the name of the function they delegate to.
-    with pytest.warns(UserWarning, match=r"_: initializing a zero-element tensor of shape \("):
+    with pytest.warns(UserWarning, match=NOOP + r"\(\w+_, shape"):
         assert fn(t) is t
     assert t.shape == empty_shape
+
+
+# --- PyTorch's own test/nn/test_init.py, run against initlab ----------------------------------
+#
+# PyTorch does not ship its tests in the wheel, and initlab does not copy them: point
+# INITLAB_TORCH_INIT_TESTS at a checkout's test/nn/test_init.py (``make torch-suite`` style:
+# curl https://raw.githubusercontent.com/pytorch/pytorch/v$(torch version)/test/nn/test_init.py)
+# and this test runs it with ``torch.nn.init`` replaced by initlab (a one-line shim: the
+# module's global ``init``). It needs PyTorch's test dependency ``expecttest``.
+
+TORCH_INIT_TESTS = os.environ.get("INITLAB_TORCH_INIT_TESTS")
+
+# Tests of PyTorch's suite that fail against initlab, each for a named reason.
+EXPECTED_FAILURES = {
+    "test_deprecation": "initlab has no deprecated non-underscore aliases (init.normal)",
+    "test_trunc_normal_generator": (
+        "checks 5 draws from (-2, 2) against a truncated normal on (0, 1), the wrong "
+        "interval: PyTorch's values pass by luck (KS p = 0.025), initlab's pinned algorithm "
+        "draws other values from the same generator (p = 4e-6)"
+    ),
+}
+# The names initlab provides to the shim: torch.nn.init's public functions.
+TORCH_INIT_NAMES = (
+    "calculate_gain",
+    "uniform_",
+    "normal_",
+    "trunc_normal_",
+    "constant_",
+    "ones_",
+    "zeros_",
+    "eye_",
+    "dirac_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "orthogonal_",
+    "sparse_",
+)
+
+
+def _torch_init_shim() -> types.SimpleNamespace:
+    return types.SimpleNamespace(**{name: getattr(initlab, name) for name in TORCH_INIT_NAMES})
+
+
+def _run_pytorch_suite(path: str) -> tuple[int, dict[str, str]]:
+    """Run PyTorch's test_init.py with ``init`` = initlab; (tests run, failed name -> error)."""
+    spec = importlib.util.spec_from_file_location("pytorch_test_init", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.init = _torch_init_shim()  # the shim: every test calls init.<name>
+    suite = unittest.defaultTestLoader.loadTestsFromModule(module)
+    result = unittest.TestResult()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        suite.run(result)
+    failed = {}
+    for test, trace in result.failures + result.errors:
+        failed[test.id().rsplit(".", 1)[-1]] = trace.strip().splitlines()[-1]
+    return result.testsRun, failed
+
+
+@pytest.mark.skipif(
+    TORCH_INIT_TESTS is None, reason="set INITLAB_TORCH_INIT_TESTS to PyTorch's test_init.py"
+)
+def test_pytorch_own_init_suite_passes_but_the_named_failures():
+    pytest.importorskip("expecttest", reason="PyTorch's test utilities need expecttest")
+    assert TORCH_INIT_TESTS is not None
+    ran, failed = _run_pytorch_suite(TORCH_INIT_TESTS)
+    assert ran >= 40
+    unexpected = {name: why for name, why in failed.items() if name not in EXPECTED_FAILURES}
+    assert not unexpected, f"PyTorch's own tests failing against initlab: {unexpected}"
+    fixed = set(EXPECTED_FAILURES) - set(failed)
+    assert not fixed, f"expected failures that now pass (remove them from the list): {fixed}"
+
+
+def test_shim_covers_torch_nn_init_public_functions():
+    public = {
+        name
+        for name in dir(torch.nn.init)
+        if (name.endswith("_") and not name.startswith("_")) or name == "calculate_gain"
+    }
+    assert public <= set(TORCH_INIT_NAMES)
+
+
+# --- PyTorch's newer trunc_normal_ device-type checks, re-expressed (seeded) ------------------
+
+TRUNC_DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "min_unique"),
+    [(torch.float32, 5000), (torch.float64, 5000), (torch.float16, 3000), (torch.bfloat16, 1000)],
+    ids=str,
+)
+def test_trunc_normal_unique_values(dtype, min_unique):
+    t = initlab.trunc_normal_(torch.empty(10000, dtype=dtype), generator=_gen(5))
+    assert t.min().item() >= -2.0 and t.max().item() <= 2.0
+    assert t.unique().numel() > min_unique
+    assert torch.isfinite(t).all()
+
+
+@pytest.mark.parametrize("dtype", TRUNC_DTYPES, ids=str)
+def test_trunc_normal_no_boundary_values_small_std(dtype):
+    t = initlab.trunc_normal_(torch.empty(10000, dtype=dtype), std=0.1, generator=_gen(6))
+    assert not (t.abs() == 2.0).any()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16], ids=str)
+def test_trunc_normal_narrow_interval(dtype):
+    t = initlab.trunc_normal_(torch.empty(10000, dtype=dtype), 0.0, 1.0, 2.0, 3.0, _gen(7))
+    assert t.min().item() >= 2.0 and t.max().item() <= 3.0
+    assert _is_trunc_normal(t.float(), 0.0, 1.0, 2.0, 3.0)
+    assert not _is_trunc_normal(t.float(), 0.0, 1.0, 2.0, 4.0)  # negative control
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_trunc_normal_low_precision(dtype):
+    t = initlab.trunc_normal_(torch.empty(10000, dtype=dtype), 0.0, 1.0, -2.0, 2.0, _gen(8))
+    assert t.min().item() >= -2.0 and t.max().item() <= 2.0
+    assert _is_trunc_normal(t.float(), 0.0, 1.0, -2.0, 2.0)

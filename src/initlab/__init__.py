@@ -61,6 +61,7 @@ from initlab._initializers import (
     Sparse,
     TruncatedNormal,
     VarianceScaling,
+    XavierNormal,
     Zeros,
 )
 from initlab._registry import deserialize, get, known_names, register, serialize
@@ -134,6 +135,7 @@ __all__ = [
     "TorchSampler",
     "TruncatedNormal",
     "VarianceScaling",
+    "XavierNormal",
     "Zeros",
     "__version__",
     "as_sampler",

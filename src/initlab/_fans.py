@@ -10,20 +10,23 @@ touches tensor data.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from initlab._validation import unknown_name_error
+from initlab._validation import closest_match, unknown_name_error
 
 __all__ = [
+    "FAN_MODES",
     "LAYOUTS",
+    "Chunk",
     "Fans",
     "Layout",
     "LayoutLike",
     "chunk_bounds",
     "compute_fans",
     "get_layout",
+    "walk_chunks",
 ]
 
 
@@ -46,18 +49,26 @@ class Fans:
         """(fan_in + fan_out) / 2, Glorot & Bengio's averaged fan."""
         return (self.fan_in + self.fan_out) / 2
 
+    @property
+    def fan_geo_avg(self) -> float:
+        """√(fan_in · fan_out), the geometric mean of the fans (JAX's ``fan_geo_avg``)."""
+        return math.sqrt(self.fan_in * self.fan_out)
+
     def fan(self, mode: str) -> float:
-        """The fan selected by ``mode`` ('fan_in', 'fan_out' or 'fan_avg')."""
+        """The fan selected by ``mode`` (one of :data:`FAN_MODES`)."""
         if mode == "fan_in":
             return self.fan_in
         if mode == "fan_out":
             return self.fan_out
         if mode == "fan_avg":
             return self.fan_avg
+        if mode == "fan_geo_avg":
+            return self.fan_geo_avg
         raise unknown_name_error("mode", mode, FAN_MODES)
 
 
-FAN_MODES = ("fan_in", "fan_out", "fan_avg")
+#: Fan modes of variance scaling: Keras's three and JAX's geometric mean (JAX 0.4.14+).
+FAN_MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 
 
 @dataclass(frozen=True)
@@ -86,20 +97,39 @@ class Layout:
     name: str = field(default="custom", compare=False)
 
     def __post_init__(self) -> None:
-        if self.groups < 1:
+        for key in ("in_axes", "out_axes", "batch_axes"):
+            axes = getattr(self, key)
+            if not isinstance(axes, tuple) or not all(_is_int(a) for a in axes):
+                raise TypeError(f"{key}={axes!r} must be a tuple of ints")
+        if not _is_int(self.groups) or self.groups < 1:
             raise ValueError(f"groups={self.groups!r} must be a positive integer")
         if self.grouped_axis not in ("in", "out"):
             raise unknown_name_error("grouped_axis", self.grouped_axis, ("in", "out"))
         if self.leftover not in ("receptive", "batch"):
             raise unknown_name_error("leftover", self.leftover, ("receptive", "batch"))
-        if isinstance(self.chunks, int):
-            if self.chunks < 1:
+        if self.packed_axis is not None and not _is_int(self.packed_axis):
+            raise TypeError(f"packed_axis={self.packed_axis!r} must be an int or None")
+        if _is_int(self.chunks):
+            if self.chunks < 1:  # type: ignore[operator]
                 raise ValueError(f"chunks={self.chunks!r} must be a positive integer")
-        elif not self.chunks or any(c < 1 for c in self.chunks):
-            raise ValueError(f"chunks={self.chunks!r} must be positive chunk sizes")
+        elif (
+            not isinstance(self.chunks, tuple)
+            or not self.chunks
+            or any(not _is_int(c) or c < 1 for c in self.chunks)
+        ):
+            raise ValueError(
+                f"chunks={self.chunks!r} must be positive chunk sizes (an int, or a tuple of ints)"
+            )
 
     def with_(self, **changes: Any) -> Layout:
         """A copy with some fields changed, e.g. ``get_layout("torch").with_(chunks=3)``."""
+        allowed = [f.name for f in fields(self)]
+        unknown = sorted(set(changes) - set(allowed))
+        if unknown:
+            raise TypeError(
+                f"layout has no field(s) {unknown}; it takes {allowed}"
+                + _did_you_mean(unknown[0], allowed)
+            )
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,12 +144,43 @@ class Layout:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Layout:
-        """Inverse of :meth:`to_dict`; ``{"name": "torch", "chunks": 3}`` also works."""
+        """Inverse of :meth:`to_dict`; ``{"name": "torch", "chunks": 3}`` also works.
+
+        A ``name`` that is not a built-in layout needs ``in_axes`` and ``out_axes``
+        (a custom layout); a near miss of a built-in name gets the closest match.
+        """
         data = dict(data)
         name = data.pop("name", "custom")
+        allowed = [f.name for f in fields(cls) if f.name != "name"]
+        unknown = sorted(set(data) - set(allowed))
+        if unknown:
+            raise TypeError(
+                f"layout has no field(s) {unknown}; it takes 'name' and {allowed}"
+                + _did_you_mean(unknown[0], allowed)
+            )
         if name in LAYOUTS:
             return LAYOUTS[name].with_(**_tuplify(data)) if data else LAYOUTS[name]
+        if not isinstance(name, str):
+            raise TypeError(f"layout name={name!r} must be a string")
+        missing = [key for key in ("in_axes", "out_axes") if key not in data]
+        if missing:
+            hint = closest_match(name, LAYOUTS)
+            if hint is not None:
+                raise unknown_name_error("layout name", name, LAYOUTS)
+            raise ValueError(
+                f"layout name={name!r} is not a built-in layout ({', '.join(map(repr, LAYOUTS))})"
+                f" and a custom layout needs {missing}"
+            )
         return cls(name=name, **_tuplify(data))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _did_you_mean(name: str, known: Sequence[str]) -> str:
+    hint = closest_match(name, known)
+    return "" if hint is None else f" (did you mean {hint!r}?)"
 
 
 def _tuplify(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -166,6 +227,19 @@ def _normalize_axes(axes: Sequence[int], ndim: int, what: str, shape: tuple[int,
     return out
 
 
+def _as_dims(shape: Sequence[int]) -> tuple[int, ...]:
+    """A shape as a tuple of ints; negative sizes are refused (no tensor has them)."""
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, Iterable):
+        raise TypeError(f"shape={shape!r} must be a sequence of ints")
+    dims = tuple(shape)
+    if not all(_is_int(d) or (hasattr(d, "__index__") and not isinstance(d, bool)) for d in dims):
+        raise TypeError(f"shape={dims!r} must be a sequence of ints")
+    dims = tuple(int(d) for d in dims)
+    if any(d < 0 for d in dims):
+        raise ValueError(f"shape={dims} has a negative dimension; sizes must be >= 0")
+    return dims
+
+
 def _check_rank(shape: tuple[int, ...]) -> None:
     if len(shape) < 2:
         raise ValueError(
@@ -181,13 +255,63 @@ def _packed_axis(layout: Layout, ndim: int, shape: tuple[int, ...]) -> int:
     return next(iter(_normalize_axes((axis,), ndim, "packed", shape)))
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """One independently scaled chunk of a packed weight: where it lies and what it is.
+
+    ``axis``/``start``/``length`` locate it (``tensor.narrow(axis, start, length)``);
+    ``shape`` is its own shape and ``layout`` the unpacked layout its fans follow.
+    """
+
+    axis: int
+    start: int
+    length: int
+    shape: tuple[int, ...]
+    layout: Layout
+
+    @property
+    def numel(self) -> int:
+        """Number of elements in the chunk."""
+        return math.prod(self.shape)
+
+    @property
+    def fans(self) -> Fans:
+        """Fans of this chunk alone (computed on demand: only fan-based schemes need them)."""
+        return _fans_of(self.shape, self.layout, self.shape)
+
+    def narrow(self, tensor: Any) -> Any:
+        """The chunk's view of a tensor of the packed shape."""
+        return tensor.narrow(self.axis, self.start, self.length)
+
+
+def walk_chunks(shape: Sequence[int], layout: LayoutLike = "torch") -> list[Chunk]:
+    """The one chunk walker: every independently scaled chunk of a weight, in order.
+
+    Fillers fill each chunk's view and ``Initializer.spec`` describes each chunk's
+    shape, from the same list, so what is drawn and what is described cannot drift.
+    An unpacked layout gives one chunk, the whole tensor.
+
+    >>> gqa = {"name": "torch", "chunks": [8, 2, 2]}  # grouped-query QKV
+    >>> [(c.start, c.length, c.fans.fan_out) for c in walk_chunks((12, 4), gqa)]
+    [(0, 8, 8), (8, 2, 2), (10, 2, 2)]
+    """
+    spec = get_layout(layout)
+    dims = _as_dims(shape)
+    unpacked = spec.with_(chunks=1, packed_axis=None) if spec.chunks != 1 else spec
+    out = []
+    for axis, start, length in chunk_bounds(dims, spec):
+        part = dims[:axis] + (length,) + dims[axis + 1 :]
+        out.append(Chunk(axis, start, length, part, unpacked))
+    return out
+
+
 def chunk_bounds(shape: Sequence[int], layout: LayoutLike = "torch") -> list[tuple[int, int, int]]:
     """``(axis, start, length)`` of each packed chunk; one chunk for unpacked layouts.
 
     >>> chunk_bounds((12, 4), get_layout("torch").with_(chunks=3))
     [(0, 0, 4), (0, 4, 4), (0, 8, 4)]
     """
-    shape = tuple(int(s) for s in shape)
+    shape = _as_dims(shape)
     spec = get_layout(layout)
     _check_rank(shape)
     axis = _packed_axis(spec, len(shape), shape)
@@ -226,7 +350,7 @@ def compute_fans(shape: Sequence[int], layout: LayoutLike = "torch") -> Fans:
     >>> compute_fans((3 * 256, 256), get_layout("torch").with_(chunks=3))  # packed QKV
     Fans(fan_in=256, fan_out=256, receptive_field=1, batch=1)
     """
-    shape = tuple(int(s) for s in shape)
+    shape = _as_dims(shape)
     _check_rank(shape)
     spec = get_layout(layout)
     sizes = {length for _, _, length in chunk_bounds(shape, spec)}

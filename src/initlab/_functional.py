@@ -19,16 +19,27 @@ import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 
-from initlab._fans import FAN_MODES, Fans, LayoutLike, chunk_bounds, compute_fans, get_layout
+from initlab._fans import FAN_MODES, Fans, LayoutLike, chunk_bounds, walk_chunks
 from initlab._gains import calculate_gain
+from initlab._scaling import (
+    DISTRIBUTIONS,
+    TRUNC2_STD,
+    glorot_std,
+    kaiming_std,
+    truncated_sigma,
+    uniform_bound,
+    variance_std,
+)
 from initlab._validation import (
     check_choice,
     check_finite,
     check_floating,
     check_in_range,
     check_positive,
+    check_representable,
     is_noop_tensor,
 )
 from initlab.rng._seam import GeneratorLike, Sampler, as_sampler
@@ -63,11 +74,11 @@ __all__ = [
     "zeros_",
 ]
 
-# Std of a standard normal truncated to (-2, 2): sqrt(1 - 4 φ(2) / (2 Φ(2) - 1)).
-# Dividing by it makes a ±2σ truncated normal have exactly the intended variance.
-TRUNC2_STD = 0.87962566103423978
-DISTRIBUTIONS = ("uniform", "normal", "truncated_normal")
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+# A normal draw passes mean ± 6 std with probability 2e-9: the reach used to refuse
+# fills that would overflow their dtype to inf.
+_NORMAL_REACH = 6.0
 
 T = TypeVar("T", bound=Callable[..., Any])
 
@@ -111,6 +122,7 @@ def uniform_(
         raise ValueError(f"a={a!r} must not exceed b={b!r} in uniform_")
     if _skip(tensor, "uniform_"):
         return tensor
+    check_representable(tensor, "uniform_", max(abs(low), abs(high)), f"U({a!r}, {b!r})")
     as_sampler(generator).uniform_(tensor, low, high)
     return tensor
 
@@ -129,6 +141,9 @@ def normal_(
     std = check_positive("std", std, allow_zero=True)
     if _skip(tensor, "normal_"):
         return tensor
+    check_representable(
+        tensor, "normal_", abs(mean) + _NORMAL_REACH * std, f"mean={mean!r}, std={std!r}"
+    )
     as_sampler(generator).normal_(tensor, mean, std)
     return tensor
 
@@ -163,6 +178,7 @@ def trunc_normal_(
         raise ValueError(f"a={a!r} must be less than b={b!r} in trunc_normal_")
     if _skip(tensor, "trunc_normal_"):
         return tensor
+    check_representable(tensor, "trunc_normal_", max(abs(low), abs(high)), f"[a, b]=[{a}, {b}]")
     if std == 0:
         return tensor.fill_(min(max(mean, low), high))
     as_sampler(generator).trunc_normal_(tensor, mean, std, low, high)
@@ -182,9 +198,42 @@ def constant_(tensor: torch.Tensor, val: float) -> torch.Tensor:
 def _constant(tensor: torch.Tensor, val: float, what: str) -> torch.Tensor:
     if _skip(tensor, what, random=False):
         return tensor
-    if isinstance(val, float) and not math.isfinite(val) and not tensor.dtype.is_floating_point:
-        raise ValueError(f"val={val!r} cannot be stored in a tensor of dtype {tensor.dtype}")
-    return tensor.fill_(val)
+    return tensor.fill_(_storable(tensor, val, what))
+
+
+def _storable(tensor: torch.Tensor, val: Any, what: str) -> Any:
+    """``val`` when the tensor's dtype holds it; integer dtypes never truncate or wrap,
+    and a float dtype never overflows to inf (PyTorch does both silently)."""
+    dtype = tensor.dtype
+    if isinstance(val, complex) and not isinstance(val, float):
+        if dtype.is_complex:
+            return val
+        raise TypeError(f"{what}: val={val!r} is complex; a {dtype} tensor holds real values")
+    if dtype.is_floating_point or dtype.is_complex:
+        if isinstance(val, float) and not math.isfinite(val):
+            return val  # an explicit inf or nan is the caller's choice, as in PyTorch
+        real = check_finite("val", val)
+        check_representable(tensor, what, abs(real), f"val={val!r}")
+        return real
+    if isinstance(val, float) and not math.isfinite(val):
+        raise ValueError(f"{what}: val={val!r} cannot be stored in a tensor of dtype {dtype}")
+    if isinstance(val, (bool, np.bool_)):
+        number: float | int = int(val)
+    elif isinstance(val, (int, np.integer)):
+        number = int(val)
+    else:
+        number = check_finite("val", val)
+    if dtype == torch.bool:
+        if number not in (0, 1):
+            raise ValueError(f"{what}: val={val!r} cannot be stored in a bool tensor (0 or 1)")
+        return bool(number)
+    info = torch.iinfo(dtype)
+    if number != int(number) or not info.min <= number <= info.max:
+        raise ValueError(
+            f"{what}: val={val!r} cannot be stored exactly in a {dtype} tensor (integers "
+            f"from {info.min} to {info.max}); PyTorch would silently truncate or wrap it"
+        )
+    return int(number)
 
 
 def zeros_(tensor: torch.Tensor) -> torch.Tensor:
@@ -454,44 +503,47 @@ def _zero_where_(tensor: torch.Tensor, mask: torch.Tensor) -> None:
 
 
 def scaled_std(scale: float, fans: Fans, mode: str) -> float:
-    """std = sqrt(scale / n), n the fan chosen by ``mode`` (at least 1).
+    """std = √(scale / n), n the fan chosen by ``mode`` (0 for an empty tensor's fan of 0).
 
+    The pure math lives in :mod:`initlab._scaling`, shared with ``Initializer.spec``.
+
+    >>> from initlab import compute_fans
     >>> scaled_std(2.0, compute_fans((256, 128)), "fan_in")
     0.125
     """
-    return math.sqrt(scale / max(1.0, fans.fan(mode)))
+    return variance_std(scale, fans, mode)
 
 
 def _fill(tensor: torch.Tensor, std: float, distribution: str, sampler: Sampler) -> torch.Tensor:
     """Draw zero-mean values with standard deviation ``std`` from ``distribution``."""
     if distribution == "uniform":
-        bound = math.sqrt(3.0) * std
+        bound = uniform_bound(std)
         return sampler.uniform_(tensor, -bound, bound)
     if distribution == "normal":
         return sampler.normal_(tensor, 0.0, std)
     if std == 0:
         return tensor.zero_()
-    sigma = std / TRUNC2_STD
+    sigma = truncated_sigma(std)
     return sampler.trunc_normal_(tensor, 0.0, sigma, -2.0 * sigma, 2.0 * sigma)
 
 
-def _fill_per_chunk(
+def fill_per_chunk_(
     tensor: torch.Tensor,
     layout: LayoutLike,
     std_of: Callable[[Fans], float],
     distribution: str,
     generator: GeneratorLike,
 ) -> torch.Tensor:
-    """Fill each packed chunk with its own std; an unpacked tensor is one chunk."""
+    """Fill each chunk the walker yields with the std its own fans give, in order.
+
+    An unpacked tensor is one chunk (the whole tensor, no narrowing).
+    """
     sampler = as_sampler(generator)
-    spec = get_layout(layout)
-    shape = tuple(tensor.shape)
-    if spec.chunks == 1:
-        return _fill(tensor, std_of(compute_fans(shape, spec)), distribution, sampler)
-    for axis, start, length in chunk_bounds(shape, spec):
-        part_shape = shape[:axis] + (length,) + shape[axis + 1 :]
-        fans = compute_fans(part_shape, spec.with_(chunks=1))
-        _fill(tensor.narrow(axis, start, length), std_of(fans), distribution, sampler)
+    chunks = walk_chunks(tuple(tensor.shape), layout)
+    if len(chunks) == 1:
+        return _fill(tensor, std_of(chunks[0].fans), distribution, sampler)
+    for chunk in chunks:
+        _fill(chunk.narrow(tensor), std_of(chunk.fans), distribution, sampler)
     return tensor
 
 
@@ -546,17 +598,31 @@ def _variance_scaling(
 ) -> torch.Tensor:
     scale = check_positive("scale", scale)
     check_choice("mode", mode, FAN_MODES)
-    check_choice("distribution", distribution, DISTRIBUTIONS)
+    distribution = check_distribution(distribution)
     if _prepare(tensor, what, layout):
         return tensor
-    return _fill_per_chunk(
-        tensor, layout, lambda fans: scaled_std(scale, fans, mode), distribution, generator
+    return fill_per_chunk_(
+        tensor, layout, lambda fans: variance_std(scale, fans, mode), distribution, generator
     )
 
 
-def _glorot_std(gain: float) -> Callable[[Fans], float]:
-    # PyTorch's exact expression, kept for bit-identical bounds.
-    return lambda fans: gain * math.sqrt(2.0 / float(fans.fan_in + fans.fan_out))
+#: Other spellings of the three distributions: Keras's ``untruncated_normal``.
+_DISTRIBUTION_ALIASES = {"untruncated_normal": "normal"}
+
+
+def check_distribution(distribution: str) -> str:
+    """A distribution name, case-insensitive (as Keras), Keras's ``untruncated_normal``
+    read as ``normal``; anything else raises with the allowed names.
+
+    ``"normal"`` is untruncated here, as in JAX and timm. Keras's constructor rewrites
+    ``"normal"`` to ``"truncated_normal"``, so its saved configs never contain it.
+    """
+    if isinstance(distribution, str):
+        key = distribution.lower()
+        key = _DISTRIBUTION_ALIASES.get(key, key)
+        if key in DISTRIBUTIONS:
+            return key
+    return check_choice("distribution", distribution, DISTRIBUTIONS)
 
 
 @_no_grad
@@ -576,7 +642,7 @@ def xavier_uniform_(
     gain = check_positive("gain", gain, allow_zero=True)
     if _prepare(tensor, "xavier_uniform_", layout):
         return tensor
-    return _fill_per_chunk(tensor, layout, _glorot_std(gain), "uniform", generator)
+    return fill_per_chunk_(tensor, layout, _glorot(gain), "uniform", generator)
 
 
 @_no_grad
@@ -594,15 +660,29 @@ def xavier_normal_(
     gain = check_positive("gain", gain, allow_zero=True)
     if _prepare(tensor, "xavier_normal_", layout):
         return tensor
-    return _fill_per_chunk(tensor, layout, _glorot_std(gain), "normal", generator)
+    return fill_per_chunk_(tensor, layout, _glorot(gain), "normal", generator)
+
+
+def _glorot(gain: float) -> Callable[[Fans], float]:
+    return lambda fans: glorot_std(gain, fans)
 
 
 def _kaiming_std(a: float, mode: str, nonlinearity: str) -> Callable[[Fans], float]:
     check_choice("mode", mode, ("fan_in", "fan_out"))
-    if isinstance(a, float) and not math.isfinite(a):
-        raise ValueError(f"a={a!r} must be finite")
+    if _is_real(a):
+        a = check_finite("a", a)
     gain = calculate_gain(nonlinearity, a)
-    return lambda fans: gain / math.sqrt(fans.fan(mode))
+    return lambda fans: kaiming_std(gain, fans, mode)
+
+
+def _is_real(value: Any) -> bool:
+    try:
+        check_finite("a", value)
+    except TypeError:
+        return False
+    except ValueError:
+        return True
+    return True
 
 
 def _kaiming(
@@ -618,7 +698,7 @@ def _kaiming(
     std_of = _kaiming_std(a, mode.lower() if isinstance(mode, str) else mode, nonlinearity)
     if _prepare(tensor, what, layout):
         return tensor
-    return _fill_per_chunk(tensor, layout, std_of, distribution, generator)
+    return fill_per_chunk_(tensor, layout, std_of, distribution, generator)
 
 
 @_no_grad

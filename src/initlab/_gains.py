@@ -130,9 +130,11 @@ def second_moment(
     >>> round(second_moment("relu"), 12)
     0.5
     """
+    defaults = lookup_activation(activation).defaults if isinstance(activation, str) else {}
     for name, value in params.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            check_finite(name, value)
+        numeric = isinstance(defaults.get(name), float)  # every numeric default is a float
+        if numeric or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            params[name] = check_finite(name, value)
     try:
         key = _cache_key(activation, params)
         hash(key)

@@ -10,6 +10,20 @@ and returns filled values. Seeding rules, the same for every class:
 - ``seed=None``: a seed is drawn once from the operating system at construction
   (never from PyTorch's global generator).
 - ``generator=``: an explicit ``torch.Generator`` or Sampler overrides both.
+
+Seeds follow initlab's one rule (:func:`initlab._validation.check_seed`): ints in
+[0, 2**64), bools refused.
+
+Names follow two families, each drawing what its namesake draws:
+
+- Keras's names (``HeNormal``, ``GlorotNormal``, ``LecunNormal``, ``VarianceScaling``,
+  ``RandomNormal``, ...) take Keras's arguments and draw Keras's distributions: their
+  ``*Normal`` variants are truncated at ±2σ with the variance kept exact. A Keras 3
+  config (``keras.initializers.serialize``) loads to the distribution Keras draws.
+- PyTorch's names (``XavierNormal``, ``KaimingNormal``, ``KaimingUniform``) take
+  ``torch.nn.init``'s arguments and draw its untruncated distributions.
+
+``GlorotUniform`` is the same distribution in both (alias ``XavierUniform``).
 """
 
 from __future__ import annotations
@@ -18,24 +32,40 @@ import dataclasses
 import math
 import secrets
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 
 from initlab import _functional as F
-from initlab._fans import FAN_MODES, Fans, LayoutLike, chunk_bounds, compute_fans, get_layout
+from initlab._fans import FAN_MODES, Chunk, Fans, LayoutLike, get_layout, walk_chunks
 from initlab._gains import calculate_gain
-from initlab._registry import register
+from initlab._registry import deserialize, register, serialize
+from initlab._scaling import (
+    distribution_bound,
+    glorot_std,
+    identity_moments,
+    kaiming_std,
+    mix_chunks,
+    semi_orthogonal_std,
+    sparse_std,
+    truncated_moments,
+    uniform_moments,
+    variance_std,
+)
 from initlab._validation import (
+    as_mapping,
     check_choice,
     check_finite,
     check_in_range,
     check_positive,
+    check_seed,
+    check_unknown_keys,
 )
 from initlab.rng import GeneratorLike, seeded_generator
 
 __all__ = [
+    "Chunked",
     "Constant",
     "DeltaOrthogonal",
     "GlorotNormal",
@@ -59,7 +89,10 @@ __all__ = [
     "Sparse",
     "TruncatedNormal",
     "VarianceScaling",
+    "XavierNormal",
+    "XavierUniform",
     "Zeros",
+    "with_layout",
 ]
 
 ShapeLike = int | tuple[int, ...] | list[int] | torch.Size
@@ -89,11 +122,11 @@ class Initializer:
     seed: int | None = None
     random: ClassVar[bool] = True
 
+    #: Other spellings of config keys, read by :meth:`from_config` (Keras's ``stddev``...).
+    config_aliases: ClassVar[dict[str, str]] = {}
+
     def __post_init__(self) -> None:
-        if self.seed is not None and (
-            isinstance(self.seed, bool) or not isinstance(self.seed, int)
-        ):
-            raise TypeError(f"seed={self.seed!r} must be an int or None")
+        self.seed = check_seed("seed", self.seed)
         self._base_seed = self.seed if self.seed is not None else secrets.randbits(63)
         self._calls = 0
         self.validate()
@@ -175,13 +208,30 @@ class Initializer:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Initializer:
-        """Rebuild from :meth:`get_config`'s dict."""
-        names = {f.name for f in dataclasses.fields(cls) if f.init}
-        unknown = set(config) - names
-        if unknown:
-            raise TypeError(
-                f"{cls.__name__} has no argument(s) {sorted(unknown)}; it takes {sorted(names)}"
-            )
+        """Rebuild from :meth:`get_config`'s dict (or a Keras 3 config of the same class).
+
+        Keras's key spellings (``stddev``, ``minval``, ``maxval``) are read as
+        initlab's (``std``, ``low``, ``high``); Keras's ``input_axes``/``output_axes``
+        are accepted when None (Keras's default) and refused otherwise, since they
+        name axes of a Keras kernel: pass ``layout=`` for a torch weight.
+        """
+        config = dict(as_mapping("config", config))
+        for keras_key in ("input_axes", "output_axes"):
+            if config.pop(keras_key, None) is not None:
+                raise ValueError(
+                    f"{cls.__name__}: Keras's {keras_key} name axes of a Keras kernel "
+                    "(in, out); for a torch weight say which axes are inputs and outputs "
+                    "with layout={'name': ..., 'in_axes': [...], 'out_axes': [...]}"
+                )
+        for alias, key in cls.config_aliases.items():
+            if alias in config:
+                if key in config:
+                    raise TypeError(
+                        f"{cls.__name__} got both {alias!r} and {key!r}; they are one argument"
+                    )
+                config[key] = config.pop(alias)
+        names = [f.name for f in dataclasses.fields(cls) if f.init]
+        check_unknown_keys(cls.__name__, config, names)
         return cls(**config)
 
     def clone(self) -> Initializer:
@@ -262,6 +312,7 @@ class RandomUniform(Initializer):
 
     low: float = -0.05
     high: float = 0.05
+    config_aliases: ClassVar[dict[str, str]] = {"minval": "low", "maxval": "high"}
 
     def validate(self) -> None:
         if check_finite("low", self.low) > check_finite("high", self.high):
@@ -271,9 +322,8 @@ class RandomUniform(Initializer):
         return F.uniform_(tensor, self.low, self.high, generator)
 
     def spec(self, shape: ShapeLike) -> InitSpec:
-        half = (self.high - self.low) / 2
-        mean = (self.high + self.low) / 2
-        return InitSpec("uniform", half / math.sqrt(3), mean, max(abs(self.low), abs(self.high)))
+        mean, std = uniform_moments(float(self.low), float(self.high))
+        return InitSpec("uniform", std, mean, max(abs(self.low), abs(self.high)))
 
 
 @register("normal")
@@ -283,6 +333,7 @@ class RandomNormal(Initializer):
 
     mean: float = 0.0
     std: float = 0.05
+    config_aliases: ClassVar[dict[str, str]] = {"stddev": "std"}
 
     def validate(self) -> None:
         check_finite("mean", self.mean)
@@ -309,6 +360,7 @@ class TruncatedNormal(Initializer):
     trunc_std_multiple: float = 2.0
     low: float | None = None
     high: float | None = None
+    config_aliases: ClassVar[dict[str, str]] = {"stddev": "std"}
 
     def validate(self) -> None:
         check_finite("mean", self.mean)
@@ -330,54 +382,63 @@ class TruncatedNormal(Initializer):
 
     def spec(self, shape: ShapeLike) -> InitSpec:
         low, high = self.bounds()
-        mean, std = _truncated_moments(self.mean, self.std, low, high)
+        mean, std = truncated_moments(self.mean, self.std, low, high)
         return InitSpec("truncated_normal", std, mean, max(abs(low), abs(high)))
 
 
-def _truncated_moments(mean: float, std: float, low: float, high: float) -> tuple[float, float]:
-    """Mean and std of N(mean, std²) truncated to [low, high] (closed form)."""
-    alpha, beta = (low - mean) / std, (high - mean) / std
-
-    def pdf(x: float) -> float:
-        return math.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-
-    def cdf(x: float) -> float:
-        return 0.5 * math.erfc(-x / math.sqrt(2))
-
-    mass = cdf(beta) - cdf(alpha)
-    shift = (pdf(alpha) - pdf(beta)) / mass
-    var = 1 + (alpha * pdf(alpha) - beta * pdf(beta)) / mass - shift**2
-    return mean + std * shift, std * math.sqrt(max(var, 0.0))
+# --- the fan-based family: one core, one walker ------------------------------------------
 
 
-# --- variance scaling and its specializations ------------------------------------------
+def describe_chunks(
+    shape: ShapeLike, layout: LayoutLike, std_of: Any, distribution: str
+) -> InitSpec:
+    """The spec of a fan-based scheme: each chunk the walker yields gets the std its own
+    fans give (the same calls the fill makes), mixed into the whole tensor's std."""
+    chunks = walk_chunks(_as_shape(shape), layout)
+    stds = [float(std_of(chunk.fans)) for chunk in chunks]
+    _, std = mix_chunks([(chunk.numel, 0.0, s) for chunk, s in zip(chunks, stds)])
+    bound = distribution_bound(distribution, max(stds))
+    chunk_stds = tuple(stds) if len(stds) > 1 else ()
+    return InitSpec(distribution, std, 0.0, bound, chunks[0].fans, chunk_stds)
 
 
-def _scaling_spec(shape: ShapeLike, layout: LayoutLike, std_of: Any, distribution: str) -> InitSpec:
-    dims = _as_shape(shape)
-    spec = get_layout(layout)
-    chunks = chunk_bounds(dims, spec)
-    stds = []
-    for axis, _, length in chunks:
-        part = dims[:axis] + (length,) + dims[axis + 1 :]
-        stds.append(std_of(compute_fans(part, spec.with_(chunks=1))))
-    first_part = dims[: chunks[0][0]] + (chunks[0][2],) + dims[chunks[0][0] + 1 :]
-    fans = compute_fans(first_part, spec.with_(chunks=1))
-    # The whole tensor's std mixes the chunks' zero-mean variances weighted by their sizes.
-    sizes = [length for _, _, length in chunks]
-    mixed = sum(n * s * s for n, s in zip(sizes, stds)) / sum(sizes)
-    std = math.sqrt(mixed) if len(set(stds)) > 1 else stds[0]
-    bound = {
-        "uniform": math.sqrt(3.0) * max(stds),
-        "truncated_normal": 2.0 * max(stds) / F.TRUNC2_STD,
-    }.get(distribution)
-    return InitSpec(distribution, std, 0.0, bound, fans, tuple(stds) if len(stds) > 1 else ())
+@dataclass(kw_only=True)
+class _FanScheme(Initializer):
+    """A zero-mean scheme whose std comes from the fans: subclasses give :meth:`std_of`
+    and ``distribution``; filling and describing share the walker and the math."""
+
+    if TYPE_CHECKING:  # fields of every subclass, declared there to keep their order
+        layout: LayoutLike
+        distribution: str
+
+    def validate(self) -> None:
+        get_layout(self.layout)
+
+    def std_of(self, fans: Fans) -> float:
+        """The std of a chunk with these fans (pure; see :mod:`initlab._scaling`)."""
+        raise NotImplementedError
+
+    def fill_(self, tensor: torch.Tensor, generator: GeneratorLike) -> torch.Tensor:
+        with torch.no_grad():
+            if F._prepare(tensor, type(self).__name__, self.layout):
+                return tensor
+            return F.fill_per_chunk_(tensor, self.layout, self.std_of, self.distribution, generator)
+
+    def spec(self, shape: ShapeLike) -> InitSpec:
+        return describe_chunks(shape, self.layout, self.std_of, self.distribution)
 
 
 @register()
 @dataclass(kw_only=True)
-class VarianceScaling(Initializer):
-    """Zero-mean values with variance scale / n (see :func:`initlab.variance_scaling_`)."""
+class VarianceScaling(_FanScheme):
+    """Zero-mean values with variance scale / n (see :func:`initlab.variance_scaling_`).
+
+    ``mode``: fan_in, fan_out, fan_avg or fan_geo_avg (JAX). ``distribution``:
+    ``"uniform"``, ``"normal"`` (untruncated, as JAX and timm; Keras's
+    ``"untruncated_normal"`` is read as it) or ``"truncated_normal"`` (±2σ, variance
+    exact; the default, as in Keras and JAX — timm's ``variance_scaling_``
+    defaults to ``"normal"``). Names are case-insensitive.
+    """
 
     scale: float = 1.0
     mode: str = "fan_in"
@@ -386,61 +447,66 @@ class VarianceScaling(Initializer):
 
     def validate(self) -> None:
         check_positive("scale", self.scale)
-        check_choice("mode", self.mode, FAN_MODES)
-        check_choice("distribution", self.distribution, F.DISTRIBUTIONS)
-        get_layout(self.layout)
+        self.mode = check_choice("mode", _lower(self.mode), FAN_MODES)
+        self.distribution = F.check_distribution(self.distribution)
+        super().validate()
 
     def _scale(self) -> float:
         return float(self.scale)
 
-    def fill_(self, tensor: torch.Tensor, generator: GeneratorLike) -> torch.Tensor:
-        return F.variance_scaling_(
-            tensor, self._scale(), self.mode, self.distribution, generator, layout=self.layout
-        )
+    def std_of(self, fans: Fans) -> float:
+        return variance_std(self._scale(), fans, self.mode)
 
-    def spec(self, shape: ShapeLike) -> InitSpec:
-        scale, mode = self._scale(), self.mode
-        return _scaling_spec(
-            shape, self.layout, lambda fans: F.scaled_std(scale, fans, mode), self.distribution
-        )
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 @dataclass(kw_only=True)
-class _Glorot(VarianceScaling):
+class _Glorot(_FanScheme):
     gain: float = 1.0
-    scale: float = field(default=1.0, init=False, repr=False)
-    mode: str = field(default="fan_avg", init=False, repr=False)
+    layout: LayoutLike = "torch"
 
     def validate(self) -> None:
-        check_positive("gain", self.gain)
+        self.gain = check_positive("gain", self.gain)
         super().validate()
 
-    def _scale(self) -> float:
-        return float(self.gain) ** 2
+    def std_of(self, fans: Fans) -> float:
+        return glorot_std(self.gain, fans)  # PyTorch's expression: xavier_*_ bits
 
 
-@register("xavier_uniform")
+@register("xavier_uniform", "XavierUniform")
 @dataclass(kw_only=True)
 class GlorotUniform(_Glorot):
-    """Glorot & Bengio (2010) uniform: U(±gain·√(6/(fan_in+fan_out))). Aka Xavier uniform."""
+    """Glorot & Bengio (2010) uniform: U(±gain·√(6/(fan_in+fan_out))).
+
+    Keras ``GlorotUniform`` and ``torch.nn.init.xavier_uniform_`` (same bits for the
+    same generator) draw this one distribution; ``XavierUniform`` is its alias.
+    """
 
     distribution: str = field(default="uniform", init=False, repr=False)
 
 
-@register("xavier_normal")
+@register("glorot_truncated_normal", "GlorotTruncatedNormal")
 @dataclass(kw_only=True)
 class GlorotNormal(_Glorot):
-    """Glorot & Bengio (2010) normal: N(0, 2·gain²/(fan_in+fan_out)), untruncated."""
+    """Glorot normal as Keras and JAX draw it: ±2σ truncated, variance 2·gain²/(in+out).
 
-    distribution: str = field(default="normal", init=False, repr=False)
-
-
-@register()
-@dataclass(kw_only=True)
-class GlorotTruncatedNormal(_Glorot):
-    """Glorot normal truncated at ±2σ, variance exact (Keras ``GlorotNormal``, JAX)."""
+    PyTorch's untruncated ``xavier_normal_`` is :class:`XavierNormal`.
+    """
 
     distribution: str = field(default="truncated_normal", init=False, repr=False)
+
+
+@register("xavier_normal")
+@dataclass(kw_only=True)
+class XavierNormal(_Glorot):
+    """``torch.nn.init.xavier_normal_`` as an object: N(0, 2·gain²/(in+out)), untruncated.
+
+    Keras's ``GlorotNormal`` truncates: that is :class:`GlorotNormal`.
+    """
+
+    distribution: str = field(default="normal", init=False, repr=False)
 
 
 @dataclass(kw_only=True)
@@ -450,7 +516,7 @@ class _He(VarianceScaling):
     scale: float = field(default=2.0, init=False, repr=False)
 
     def validate(self) -> None:
-        check_finite("negative_slope", self.negative_slope)
+        self.negative_slope = check_finite("negative_slope", self.negative_slope)
         super().validate()
 
     def _scale(self) -> float:
@@ -460,23 +526,22 @@ class _He(VarianceScaling):
 @register()
 @dataclass(kw_only=True)
 class HeUniform(_He):
-    """He et al. (2015) uniform: U(±√(6/((1+slope²)·fan))). For the ReLU family."""
+    """He et al. (2015) uniform, Keras's arguments: U(±√(6/((1+slope²)·fan))).
+
+    PyTorch's ``kaiming_uniform_`` signature (``a``, ``nonlinearity``) is
+    :class:`KaimingUniform`; with the defaults both draw the same distribution.
+    """
 
     distribution: str = field(default="uniform", init=False, repr=False)
 
 
-@register()
+@register("he_truncated_normal", "HeTruncatedNormal")
 @dataclass(kw_only=True)
 class HeNormal(_He):
-    """He et al. (2015) normal: N(0, 2/((1+slope²)·fan)), untruncated. For the ReLU family."""
+    """He normal as Keras and JAX draw it: ±2σ truncated, variance 2/((1+slope²)·fan).
 
-    distribution: str = field(default="normal", init=False, repr=False)
-
-
-@register()
-@dataclass(kw_only=True)
-class HeTruncatedNormal(_He):
-    """He normal truncated at ±2σ, variance exact (Keras ``HeNormal``, JAX ``he_normal``)."""
+    PyTorch's untruncated ``kaiming_normal_`` is :class:`KaimingNormal`.
+    """
 
     distribution: str = field(default="truncated_normal", init=False, repr=False)
 
@@ -495,51 +560,35 @@ class LecunUniform(_Lecun):
     distribution: str = field(default="uniform", init=False, repr=False)
 
 
-@register()
+@register("lecun_truncated_normal", "LecunTruncatedNormal")
 @dataclass(kw_only=True)
 class LecunNormal(_Lecun):
-    """LeCun et al. (1998) normal: N(0, 1/fan_in), untruncated. For SELU."""
+    """LeCun normal as Keras, JAX and timm draw it: ±2σ truncated, variance 1/fan_in. For SELU.
 
-    distribution: str = field(default="normal", init=False, repr=False)
-
-
-@register()
-@dataclass(kw_only=True)
-class LecunTruncatedNormal(_Lecun):
-    """LeCun normal truncated at ±2σ, variance exact (Keras ``LecunNormal``, JAX, timm)."""
+    The untruncated one is ``KaimingNormal(nonlinearity="linear")`` (the function
+    :func:`initlab.lecun_normal_` is untruncated too).
+    """
 
     distribution: str = field(default="truncated_normal", init=False, repr=False)
 
 
 @dataclass(kw_only=True)
-class _Kaiming(Initializer):
+class _Kaiming(_FanScheme):
     """PyTorch's kaiming_*_ with its own arguments (``a`` = negative slope)."""
 
     a: float = 0.0
     mode: str = "fan_in"
     nonlinearity: str = "leaky_relu"
     layout: LayoutLike = "torch"
-    distribution: ClassVar[str] = "normal"
 
     def validate(self) -> None:
-        check_finite("a", self.a)
-        check_choice("mode", self.mode, ("fan_in", "fan_out"))
+        self.a = check_finite("a", self.a)
+        self.mode = check_choice("mode", _lower(self.mode), ("fan_in", "fan_out"))
         calculate_gain(self.nonlinearity, self.a)
-        get_layout(self.layout)
+        super().validate()
 
-    def fill_(self, tensor: torch.Tensor, generator: GeneratorLike) -> torch.Tensor:
-        fill = F.kaiming_uniform_ if self.distribution == "uniform" else F.kaiming_normal_
-        return fill(tensor, self.a, self.mode, self.nonlinearity, generator, layout=self.layout)
-
-    def spec(self, shape: ShapeLike) -> InitSpec:
-        gain = calculate_gain(self.nonlinearity, self.a)
-        mode = self.mode
-        return _scaling_spec(
-            shape,
-            self.layout,
-            lambda fans: gain / math.sqrt(fans.fan(mode)) if fans.fan(mode) else 0.0,
-            self.distribution,
-        )
+    def std_of(self, fans: Fans) -> float:
+        return kaiming_std(calculate_gain(self.nonlinearity, self.a), fans, self.mode)
 
 
 @register("kaiming_uniform")
@@ -547,30 +596,28 @@ class _Kaiming(Initializer):
 class KaimingUniform(_Kaiming):
     """``torch.nn.init.kaiming_uniform_`` as an object; ``a=√5`` is PyTorch's Linear default."""
 
-    distribution: ClassVar[str] = "uniform"
+    distribution: str = field(default="uniform", init=False, repr=False)
 
 
 @register("kaiming_normal")
 @dataclass(kw_only=True)
 class KaimingNormal(_Kaiming):
-    """``torch.nn.init.kaiming_normal_`` as an object."""
+    """``torch.nn.init.kaiming_normal_`` as an object: untruncated (Keras's HeNormal is not)."""
 
-    distribution: ClassVar[str] = "normal"
+    distribution: str = field(default="normal", init=False, repr=False)
+
+
+#: Documented aliases: one class, two spellings (same arguments, same distribution).
+XavierUniform = GlorotUniform
+HeTruncatedNormal = HeNormal
+GlorotTruncatedNormal = GlorotNormal
+LecunTruncatedNormal = LecunNormal
 
 
 # --- structured -------------------------------------------------------------------------
 
 
-def _unit_std(shape: ShapeLike, gain: float) -> float:
-    """Std of the entries of a (semi-)orthogonal matrix of ``shape`` times ``gain``."""
-    dims = _as_shape(shape)
-    if len(dims) < 2 or 0 in dims:
-        return 0.0
-    rows, cols = dims[0], math.prod(dims[1:])
-    return abs(gain) * math.sqrt(min(rows, cols) / (rows * cols))
-
-
-@register()
+@register("OrthogonalInitializer")
 @dataclass(kw_only=True)
 class Orthogonal(Initializer):
     """(Semi-)orthogonal matrix times ``gain`` (Saxe et al., 2013); see ``orthogonal_``."""
@@ -584,8 +631,10 @@ class Orthogonal(Initializer):
         return F.orthogonal_(tensor, self.gain, generator)
 
     def spec(self, shape: ShapeLike) -> InitSpec:
-        F.check_orthogonal_shape(_as_shape(shape))
-        return InitSpec("orthogonal", _unit_std(shape, self.gain), bound=abs(self.gain))
+        dims = _as_shape(shape)
+        F.check_orthogonal_shape(dims)
+        std = semi_orthogonal_std(dims[0], math.prod(dims[1:]), self.gain)
+        return InitSpec("orthogonal", std, bound=abs(self.gain))
 
 
 @register()
@@ -607,12 +656,12 @@ class DeltaOrthogonal(Initializer):
         taps = math.prod(dims[2:])
         return InitSpec(
             "delta_orthogonal",
-            _unit_std(dims[:2], self.gain) / math.sqrt(taps),
+            semi_orthogonal_std(dims[0], dims[1], self.gain) / math.sqrt(taps),
             bound=abs(self.gain),
         )
 
 
-@register("eye", "dirac")
+@register("eye", "dirac", "IdentityInitializer")
 @dataclass(kw_only=True)
 class Identity(Initializer):
     """Identity map times ``gain``: eye for 2-D weights, Dirac kernel for convolutions."""
@@ -632,10 +681,7 @@ class Identity(Initializer):
     def spec(self, shape: ShapeLike) -> InitSpec:
         dims = _as_shape(shape)
         F.check_identity_shape(dims, self.groups)
-        total = math.prod(dims) or 1
-        ones = min(dims[0] // self.groups, dims[1]) * self.groups
-        mean = self.gain * ones / total
-        std = abs(self.gain) * math.sqrt(max(ones / total - (ones / total) ** 2, 0.0))
+        mean, std = identity_moments(dims, float(self.gain), self.groups)
         return InitSpec("identity", std, mean, abs(self.gain))
 
 
@@ -657,6 +703,101 @@ class Sparse(Initializer):
     def spec(self, shape: ShapeLike) -> InitSpec:
         dims = _as_shape(shape)
         F.check_sparse_shape(dims)
-        rows = dims[0]
-        kept = (rows - math.ceil(self.sparsity * rows)) / rows if rows else 0.0
-        return InitSpec("sparse", self.std * math.sqrt(kept))
+        return InitSpec("sparse", sparse_std(dims[0], float(self.sparsity), float(self.std)))
+
+
+# --- packed chunks for schemes without a layout ---------------------------------------------
+
+
+@dataclass(kw_only=True)
+class Chunked(Initializer):
+    """Fill each chunk of a packed ``layout`` with its own call of ``initializer``.
+
+    For schemes that have no fans and hence no ``layout`` of their own (orthogonal per
+    LSTM gate, identity per QKV chunk, ...). The chunks are filled in order from this
+    object's seed or generator (the inner initializer's seed is not used), and
+    :meth:`spec` describes each chunk with the inner spec and mixes them, through the
+    same chunk walker the fill uses. Build one with :func:`with_layout`. Not in the
+    registry (it wraps another scheme rather than naming one); ``from_config`` reads
+    its own ``get_config``.
+
+    >>> init = Chunked(initializer=Orthogonal(), layout={"name": "torch", "chunks": 4}, seed=0)
+    >>> w = init((8, 2))
+    >>> torch.allclose(w[:2] @ w[:2].T, torch.eye(2), atol=1e-6)
+    True
+    """
+
+    initializer: Any = None
+    layout: LayoutLike = "torch"
+
+    def validate(self) -> None:
+        from initlab._registry import get
+
+        if self.initializer is None:
+            raise TypeError("Chunked needs initializer= (a name, a config dict or an Initializer)")
+        inner = get(self.initializer)
+        if not isinstance(inner, Initializer):
+            raise TypeError(f"initializer={self.initializer!r} must resolve to an Initializer")
+        self.initializer = inner
+        get_layout(self.layout)
+
+    @property
+    def random(self) -> bool:  # type: ignore[override]
+        return bool(self.initializer.random)
+
+    def _chunks(self, shape: tuple[int, ...]) -> list[Chunk]:
+        if len(shape) < 2:
+            chunks = get_layout(self.layout).chunks
+            raise ValueError(
+                f"layout chunks={chunks!r} split a tensor of at least 2 dimensions, not one of "
+                f"shape {shape}; drop the layout for this tensor"
+            )
+        return walk_chunks(shape, self.layout)
+
+    def fill_(self, tensor: torch.Tensor, generator: GeneratorLike) -> torch.Tensor:
+        with torch.no_grad():
+            for chunk in self._chunks(tuple(tensor.shape)):
+                self.initializer.fill_(chunk.narrow(tensor), generator)
+        return tensor
+
+    def spec(self, shape: ShapeLike) -> InitSpec:
+        chunks = self._chunks(_as_shape(shape))
+        specs = [self.initializer.spec(chunk.shape) for chunk in chunks]
+        mean, std = mix_chunks([(c.numel, s.mean, s.std) for c, s in zip(chunks, specs)])
+        bounds = [s.bound for s in specs]
+        bound = None if any(b is None for b in bounds) else max(b for b in bounds if b is not None)
+        chunk_stds = tuple(s.std for s in specs) if len(specs) > 1 else ()
+        return InitSpec(specs[0].distribution, std, mean, bound, specs[0].fans, chunk_stds)
+
+    def get_config(self) -> dict[str, Any]:
+        layout = get_layout(self.layout).to_dict()
+        return {"seed": self.seed, "initializer": serialize(self.initializer), "layout": layout}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Initializer:
+        config = dict(as_mapping("config", config))
+        if isinstance(config.get("initializer"), dict):
+            config["initializer"] = deserialize(config["initializer"])
+        return super().from_config(config)
+
+
+def with_layout(initializer: Initializer, layout: LayoutLike | None) -> Initializer:
+    """``initializer`` applied under ``layout``: the one call a model walker needs.
+
+    A fan-based scheme takes the layout itself (a copy with ``layout`` replaced); a
+    scheme without a layout gets :class:`Chunked` when the layout packs chunks, and is
+    returned unchanged otherwise. Either way ``spec(shape)`` and ``fill_`` then walk
+    the chunks themselves.
+    """
+    if layout is None:
+        return initializer
+    resolved = get_layout(layout)
+    if "layout" in {f.name for f in dataclasses.fields(initializer)}:
+        if isinstance(initializer, Chunked):
+            return Chunked(
+                initializer=initializer.initializer, layout=resolved, seed=initializer.seed
+            )
+        return dataclasses.replace(initializer, layout=resolved)  # type: ignore[call-arg]
+    if resolved.chunks == 1:
+        return initializer
+    return Chunked(initializer=initializer, layout=resolved, seed=initializer.seed)

@@ -1,7 +1,10 @@
 """One registry of initializer classes and one resolver, :func:`get`.
 
-Names resolve in snake_case (``"he_normal"``) and as class names (``"HeNormal"``);
-an unknown name raises with the known names and the closest match.
+Names resolve in snake_case (``"he_normal"``) and as class names (``"HeNormal"``),
+Keras's aliases included (``"OrthogonalInitializer"``); an unknown name raises with
+the known names and the closest match. Configs are ``{"class_name", "config"}``
+dicts, as Keras writes them (Keras 3's ``module`` and ``registered_name`` keys are
+accepted), so a saved Keras initializer loads to the distribution Keras draws.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
-from initlab._validation import unknown_name_error
+from initlab._validation import as_mapping, unknown_name_error
 
 if TYPE_CHECKING:
     from initlab._initializers import Initializer
@@ -57,27 +60,66 @@ def _lookup(name: str) -> type[Initializer]:
 
 def serialize(initializer: Initializer) -> dict[str, Any]:
     """``{"class_name": ..., "config": {...}}``, JSON-ready."""
+    from initlab._initializers import Initializer
+
+    if not isinstance(initializer, Initializer):
+        raise TypeError(
+            f"serialize() takes an initlab Initializer, got {type(initializer).__name__}"
+        )
     return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
 
 
+#: Keys of a Keras 3 serialized object that say nothing about the distribution.
+_KERAS_KEYS = ("module", "registered_name")
+
+
 def deserialize(config: Mapping[str, Any]) -> Initializer:
-    """Inverse of :func:`serialize`; ``{"class_name": "he_normal"}`` works too."""
+    """Inverse of :func:`serialize`; ``{"class_name": "he_normal"}`` works too, and so
+    does a Keras 3 ``keras.initializers.serialize`` dict.
+
+    >>> deserialize({"module": "keras.initializers", "class_name": "RandomNormal",
+    ...              "config": {"mean": 0.0, "stddev": 0.02, "seed": None},
+    ...              "registered_name": None})
+    RandomNormal(seed=None, mean=0.0, std=0.02)
+    """
+    if isinstance(config, str):
+        raise TypeError(
+            f"deserialize() takes a config dict such as {{'class_name': {config!r}, "
+            f"'config': {{...}}}}, not the string {config!r}; get({config!r}) builds one by name"
+        )
+    if not isinstance(config, Mapping):
+        raise TypeError(
+            f"deserialize() takes a config dict {{'class_name': ..., 'config': {{...}}}}, "
+            f"got {type(config).__name__}"
+        )
     if "class_name" not in config:
         raise ValueError(
             f"initializer config {dict(config)!r} needs a 'class_name' key "
             "(and optionally 'config' with the constructor arguments)"
         )
-    extra = set(config) - {"class_name", "config"}
+    extra = set(config) - {"class_name", "config", *_KERAS_KEYS}
     if extra:
-        raise ValueError(f"initializer config has unknown keys {sorted(extra)}")
-    cls = _lookup(str(config["class_name"]))
-    return cls.from_config(dict(config.get("config") or {}))
+        raise ValueError(
+            f"initializer config has unknown keys {sorted(extra)}; it takes 'class_name', "
+            "'config' (and Keras's 'module', 'registered_name')"
+        )
+    module = config.get("module")
+    if module is not None and not str(module).startswith(("keras", "initlab")):
+        raise ValueError(
+            f"initializer config from module {module!r}: only Keras's and initlab's "
+            "initializers are known"
+        )
+    if not isinstance(config["class_name"], str):
+        raise TypeError(f"class_name={config['class_name']!r} must be a string")
+    cls = _lookup(config["class_name"])
+    return cls.from_config(dict(as_mapping("config", config.get("config"))))
 
 
 def get(identifier: InitializerLike, **kwargs: Any) -> Any:
     """Resolve a name, a config dict, an Initializer or a callable to an initializer.
 
-    ``kwargs`` are constructor arguments when ``identifier`` is a name.
+    ``kwargs`` are constructor arguments when ``identifier`` is a name; an unknown
+    one raises with the arguments the class takes.
 
     >>> get("he_normal")
     HeNormal(seed=None, mode='fan_in', layout='torch', negative_slope=0.0)
@@ -91,9 +133,12 @@ def get(identifier: InitializerLike, **kwargs: Any) -> Any:
     from initlab._initializers import Initializer
 
     if isinstance(identifier, str):
-        return _lookup(identifier)(**kwargs)
+        return _lookup(identifier).from_config(kwargs)
     if kwargs:
-        raise TypeError("keyword arguments are only accepted with an initializer name")
+        raise TypeError(
+            f"keyword arguments are only accepted with an initializer name, not with a "
+            f"{type(identifier).__name__} (got {sorted(kwargs)})"
+        )
     if isinstance(identifier, Initializer):
         return identifier
     if isinstance(identifier, Mapping):

@@ -24,9 +24,10 @@ TYPICAL_LAYERS: tuple[tuple[str, tuple[int, ...]], ...] = (
 DEFAULT_SCHEMES = (
     "glorot_uniform",
     "glorot_normal",
+    "xavier_normal",
     "he_uniform",
     "he_normal",
-    "he_truncated_normal",
+    "kaiming_normal",
     "lecun_normal",
     "orthogonal",
 )

@@ -8,19 +8,26 @@ from __future__ import annotations
 
 import difflib
 import math
+import numbers
 import os
 import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
+import numpy as np
 import torch
 
 __all__ = [
+    "as_mapping",
     "check_choice",
     "check_finite",
     "check_floating",
     "check_in_range",
     "check_positive",
+    "check_representable",
+    "check_seed",
+    "check_unknown_keys",
     "closest_match",
     "is_noop_tensor",
     "unknown_name_error",
@@ -52,13 +59,36 @@ def check_choice(arg: str, value: str, known: Iterable[str]) -> str:
     return value
 
 
+def _real(value: object) -> float | None:
+    """``value`` as a float when it is a real number (bool excluded), else None.
+
+    Python and NumPy scalars and 0-d real tensors/arrays count, as in
+    ``torch.nn.init`` (``xavier_uniform_(w, gain=np.float32(0.7))`` works there).
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, torch.Tensor) and value.dim() == 0:
+        if value.dtype == torch.bool or value.is_complex() or value.is_meta:
+            return None
+        return float(value.item())
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        return float(value)
+    return None
+
+
 def check_finite(arg: str, value: float) -> float:
-    """Reject NaN, infinities and non-numbers (bool included) for a numeric argument."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """Reject NaN, infinities and non-numbers (bool included) for a numeric argument.
+
+    Returns the value as a Python float (NumPy scalars and 0-d tensors accepted).
+    """
+    number = _real(value)
+    if number is None:
         raise TypeError(f"{arg}={value!r} must be a real number, got {type(value).__name__}")
-    if not math.isfinite(value):
+    if not math.isfinite(number):
         raise ValueError(f"{arg}={value!r} must be finite")
-    return float(value)
+    return number
 
 
 def check_positive(arg: str, value: float, *, allow_zero: bool = False) -> float:
@@ -75,6 +105,78 @@ def check_in_range(arg: str, value: float, low: float, high: float) -> float:
     value = check_finite(arg, value)
     if not low <= value <= high:
         raise ValueError(f"{arg}={value!r} must lie in [{low}, {high}]")
+    return value
+
+
+#: Seeds everywhere in initlab: Python (or NumPy) ints in [0, 2**64), bools refused.
+SEED_LIMIT = 2**64
+
+
+def check_seed(arg: str, value: object, *, allow_none: bool = True) -> int | None:
+    """The one rule for seeds: an int with 0 <= seed < 2**64 (or None where allowed).
+
+    Every seed initlab takes (initializers, ``init_model``, keyed samplers, the CLI)
+    follows it, so a seed valid in one place is valid in all of them.
+
+    >>> check_seed("seed", 7)
+    7
+    >>> check_seed("seed", -1)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed=-1 must lie in [0, 2**64)
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        allowed = "an int or None" if allow_none else "an int"
+        raise TypeError(
+            f"{arg}={value!r} must be {allowed} with 0 <= {arg} < 2**64, got {type(value).__name__}"
+        )
+    if not 0 <= int(value) < SEED_LIMIT:
+        raise ValueError(f"{arg}={value!r} must lie in [0, 2**64)")
+    return int(value)
+
+
+def check_unknown_keys(what: str, given: Iterable[str], allowed: Iterable[str]) -> None:
+    """Refuse keyword arguments or config keys that ``what`` does not take, listing
+    the allowed names and the closest match."""
+    allowed = sorted(allowed)
+    unknown = sorted(set(given) - set(allowed))
+    if not unknown:
+        return
+    hint = closest_match(unknown[0], allowed)
+    message = f"{what} has no argument(s) {unknown}; it takes {allowed}"
+    if hint is not None:
+        message += f" (did you mean {hint!r}?)"
+    raise TypeError(message)
+
+
+def check_representable(tensor: torch.Tensor, what: str, largest: float, describe: str) -> None:
+    """Refuse a fill whose values would overflow the tensor's dtype to inf.
+
+    ``largest`` is the largest magnitude the fill can write (for a normal
+    distribution: |mean| + 6·std, beyond which a draw has probability 2e-9).
+    """
+    if not tensor.dtype.is_floating_point:
+        return
+    limit = torch.finfo(tensor.dtype).max
+    if largest > limit:
+        name = str(tensor.dtype).removeprefix("torch.")
+        raise ValueError(
+            f"{what}: {describe} would write values up to {largest:.3g}, beyond the largest "
+            f"{name} value {limit:.5g} (they would become inf); use a wider dtype "
+            "(float32) or a smaller scale"
+        )
+
+
+def as_mapping(arg: str, value: Any) -> Mapping[str, Any]:
+    """A dict-like argument (rule ``args``, an initializer ``config``), or a clear error."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"{arg}={value!r} must be a dict of keyword arguments, got {type(value).__name__}"
+        )
     return value
 
 
@@ -97,8 +199,10 @@ def is_noop_tensor(tensor: torch.Tensor, what: str) -> bool:
     if tensor.is_meta:
         return True
     if tensor.numel() == 0:
+        # Starts with PyTorch's own sentence, so filters and tests written for torch's
+        # warning (``warnings.filterwarnings(message=...)`` matches the start) still work.
         warnings.warn(
-            f"{what}: initializing a zero-element tensor of shape {tuple(tensor.shape)} is a no-op",
+            f"Initializing zero-element tensors is a no-op ({what}, shape {tuple(tensor.shape)})",
             UserWarning,
             stacklevel=_caller_stacklevel(),
         )

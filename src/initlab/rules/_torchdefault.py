@@ -19,13 +19,13 @@ from torch import nn
 from initlab._fans import compute_fans
 from initlab._initializers import (
     Constant,
-    GlorotNormal,
     GlorotUniform,
     Initializer,
     KaimingUniform,
     Ones,
     RandomNormal,
     RandomUniform,
+    XavierNormal,
     Zeros,
 )
 from initlab.rules._roles import is_norm_module
@@ -78,7 +78,7 @@ def _attention(local: str) -> TorchDefault | None:
     if local == "in_proj_bias":
         return TorchDefault(Zeros(seed=0))
     if local in ("bias_k", "bias_v"):
-        return TorchDefault(GlorotNormal(seed=0))
+        return TorchDefault(XavierNormal(seed=0))
     return None
 
 
