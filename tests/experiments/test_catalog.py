@@ -134,7 +134,7 @@ def test_glorot_report_explains_runs_that_predict_one_class():
                 ]
     result = ExperimentResult(name="glorot", title="t", config=config, records=records)
     note = _chance_note(result)
-    assert "Every sigmoid run ends predicting one single class" in note
+    assert "Every sigmoid run (4 runs: both inits, every seed) ends predicting one" in note
     assert "Fig. 2" in note and "tanh" not in note  # tanh runs predict 10 classes: no note
 
 

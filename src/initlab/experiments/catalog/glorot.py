@@ -266,13 +266,13 @@ def _chance_note(result: kit.ExperimentResult) -> str:
         classes = {v for n in names for v in kit.scalar_values(result, n, "classes_predicted")}
         if classes != {1.0}:
             continue
-        accs = [v for n in names for v in kit.scalar_values(result, n, "test_acc")]
+        accs = [v for n in names for v in kit.scalar_values(result, n, "test_acc") if v is not None]
         note = (
-            f"Every {act} run ends predicting one single class for every test input (test "
-            f"accuracy {kit.fmt_range(accs, '.1%')}: the share of that class, chance level). "
-            "For a given seed both inits end at the same accuracy because they predict the same "
-            "class: they see the same mini-batches in the same order, and the output bias follows "
-            "the classes of the latest batches."
+            f"Every {act} run ({len(accs)} runs: both inits, every seed) ends predicting one "
+            f"single class for every test input: test accuracy {min(accs):.1%}–{max(accs):.1%}, "
+            "that class's share of the test set (chance level). "
+            "For a given seed both inits end at the same accuracy: they predict the same class, "
+            "having seen the same mini-batches in the same order."
         )
         if act == "sigmoid":
             note += (
