@@ -56,8 +56,7 @@ def parse_shape(text: str, flag: str = "--input-shape") -> tuple[int, ...]:
         piece = part.strip()
         if not (piece.isascii() and piece.isdigit()) or int(piece) <= 0:
             raise ValueError(
-                f"{flag} {text!r}: part {piece!r} is not a positive integer; "
-                f"expected {SHAPE_FORM}"
+                f"{flag} {text!r}: part {piece!r} is not a positive integer; expected {SHAPE_FORM}"
             )
         sizes.append(int(piece))
     return tuple(sizes)
@@ -108,9 +107,7 @@ def keyword_specs(items: list[str]) -> dict[str, ProbeSpec]:
         dtype, _, high = tail.partition(":")
         dtype = dtype.strip() or ("int64" if high else "float32")
         if dtype not in DTYPES:
-            raise ValueError(
-                f"--input {item!r}: dtype {dtype!r} is not one of {', '.join(DTYPES)}"
-            )
+            raise ValueError(f"--input {item!r}: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
         integer = dtype.startswith("int")
         if integer != bool(high.strip()):
             raise ValueError(

@@ -127,6 +127,11 @@ def _example_input(model: Any, args: argparse.Namespace) -> Any:
     return tuple(bound.args)
 
 
+def _describe_input(example: Any) -> str:
+    items = example if isinstance(example, tuple) else (example,)
+    return ", ".join(f"{str(t.dtype).removeprefix('torch.')} {tuple(t.shape)}" for t in items)
+
+
 def _run(args: argparse.Namespace) -> int:
     from initlab._modelspec import load_model
     from initlab.rules._apply import init_model
@@ -135,15 +140,25 @@ def _run(args: argparse.Namespace) -> int:
     device = check_device("--device", args.device) if args.device is not None else None
     rules = _rules(args)
     model = load_model(args.model)
-    plan = init_model(
-        model,
-        rules,
-        seed=args.seed,
-        device=device,
-        dry_run=not args.apply,
-        default=args.default,
-        example_input=_example_input(model, args),
-    )
+    example = _example_input(model, args)
+    try:
+        plan = init_model(
+            model,
+            rules,
+            seed=args.seed,
+            device=device,
+            dry_run=not args.apply,
+            default=args.default,
+            example_input=example,
+        )
+    except RuntimeError as exc:  # torch's own errors: with an example input, its forward
+        if example is None:
+            raise
+        flag = "--input" if args.input else "--input-shape"
+        raise ValueError(
+            f"{flag}: the model's forward failed on the example input "
+            f"({_describe_input(example)}): {str(exc).splitlines()[0]}"
+        ) from exc
     plan.check()  # a dry run fails exactly where --apply would
     if not args.apply and args.seed is None:
         plan.seed = None  # nothing was drawn: a seed appears when weights are
@@ -174,15 +189,16 @@ def _save(model: Any, path: Path) -> None:
         seen.add(key)
         tensors[name] = tensor.detach().contiguous().clone()
     # Write to a temporary file first so a failure leaves no partial output; mkstemp
-    # creates it 0600, so give it the mode the file would have had before the rename.
+    # creates it 0600 (and save_file may recreate it), so set the mode the file would
+    # have had just before the rename.
     try:
         handle, temp = tempfile.mkstemp(suffix=".safetensors", dir=path.parent)
     except OSError as exc:
         raise ValueError(f"--save={str(path)!r}: cannot write there ({exc.strerror})") from None
     os.close(handle)
     try:
-        os.chmod(temp, _file_mode(path))
         save_file(tensors, temp)
+        os.chmod(temp, _file_mode(path))
         os.replace(temp, path)
     except OSError as exc:
         raise ValueError(f"--save={str(path)!r}: writing failed ({exc.strerror})") from None
