@@ -630,7 +630,8 @@ def _load_pretrained(model: nn.Module, options: InitOptions, plan_names: list[Te
     state = map_names(state, options.prefix_map)
     shapes = {s.name: tuple(s.tensor.shape) for s in plan_names}
     aliases = {a[0]: s.name for s in plan_names for a in s.aliases}
-    report, chosen = match_checkpoint(state, shapes, aliases, path)
+    dtypes = {s.name: s.tensor.dtype for s in plan_names}
+    report, chosen = match_checkpoint(state, shapes, aliases, path, dtypes)
     return chosen, report
 
 

@@ -76,8 +76,34 @@ def register(subparsers: Any) -> None:
         metavar="FILE.safetensors",
         help="with --apply: write the weights keyed by qualified name",
     )
+    parser.add_argument(
+        "--pretrained",
+        metavar="FILE",
+        help="take tensors that match by name and shape from this checkpoint "
+        "(.safetensors, or a torch.save file read with weights_only=True)",
+    )
+    parser.add_argument(
+        "--prefix-map",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="with --pretrained: rename checkpoint keys starting with OLD, e.g. 'module.=' "
+        "(repeatable; the first matching prefix wins)",
+    )
     add_input_arguments(parser, keywords=True)
     parser.set_defaults(func=_run)
+
+
+def _prefix_map(items: list[str], pretrained: str | None) -> dict[str, str] | None:
+    if items and pretrained is None:
+        raise ValueError("--prefix-map needs --pretrained")
+    mapping: dict[str, str] = {}
+    for item in items:
+        old, sep, new = item.partition("=")
+        if not sep or not old:
+            raise ValueError(f"--prefix-map {item!r} must look like OLD=NEW, e.g. 'module.='")
+        mapping[old] = new
+    return mapping or None
 
 
 def _rules(args: argparse.Namespace) -> Any:
@@ -137,6 +163,7 @@ def _run(args: argparse.Namespace) -> int:
     from initlab.rules._apply import init_model
 
     save = _check_save(args.save, args.apply)
+    prefix_map = _prefix_map(args.prefix_map, args.pretrained)
     device = check_device("--device", args.device) if args.device is not None else None
     rules = _rules(args)
     model = load_model(args.model)
@@ -150,6 +177,8 @@ def _run(args: argparse.Namespace) -> int:
             dry_run=not args.apply,
             default=args.default,
             example_input=example,
+            pretrained=args.pretrained,
+            prefix_map=prefix_map,
         )
     except RuntimeError as exc:  # torch's own errors: with an example input, its forward
         if example is None:
