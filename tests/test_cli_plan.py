@@ -313,3 +313,46 @@ def test_every_subcommand_has_a_description() -> None:
     for name, command in commands.items():
         assert command.description and len(command.description) > 20, name
         assert command.description in command.format_help().replace("\n", " ") or True
+
+
+def tiny_bert() -> nn.Module:
+    import transformers
+
+    config = transformers.BertConfig(
+        vocab_size=100,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=32,
+    )
+    return transformers.BertForMaskedLM(config)
+
+
+def test_keyword_input_for_a_hugging_face_model(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("transformers")
+    argv = ["plan", f"{HERE}:tiny_bert", "--preset", "bert", "--json"]
+    assert main(argv) == 0
+    rows = {r["name"]: r for r in __import__("json").loads(capsys.readouterr().out)}
+    assert rows["bert.encoder.layer.0.intermediate.dense.weight"]["activation"] is None
+    assert main([*argv, "--input", "input_ids=2x8:int64:100"]) == 0
+    rows = {r["name"]: r for r in __import__("json").loads(capsys.readouterr().out)}
+    assert rows["bert.encoder.layer.0.intermediate.dense.weight"]["activation"] == "gelu"
+
+
+def test_narrow_console_leaves_columns_out_by_name() -> None:
+    from rich.console import Console
+    from tests.models_zoo import TiedLM
+
+    from initlab.rules import init_model
+
+    with pytest.warns(UserWarning, match="rule #"):
+        plan = init_model(TiedLM(), "auto", seed=0, dry_run=True)
+    console = Console(width=60, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    console.print(plan.table())
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 60
+    assert "columns left out for width 60:" in text and "tied_to" in text
+    flat = " ".join(text.split())  # footer lines wrap at the console width
+    assert "tied (one storage, initialized once): head.weight -> embed.weight" in flat
+    assert all(name in text.split() for name in ("embed.weight", "head.weight"))

@@ -219,37 +219,74 @@ class Plan:
     def table(self, *, fold_running_stats: bool = True) -> Any:
         """The plan as a ``rich`` renderable: the table and the footer.
 
-        Names, shapes and numbers are never broken across lines (a narrow terminal
-        wraps the scheme and note columns instead); columns empty in every row are
-        left out; running statistics are folded to one row per layer unless
+        No cell is broken across lines. Columns are kept in order of importance
+        (name, scheme, shape, std, activation, role, module type, tied to) while they
+        fit the console; those left out for width, or empty in every row, are named
+        in the footer. Running statistics are folded to one row per layer unless
         ``fold_running_stats=False``.
         """
-        from rich.console import Group
-        from rich.table import Table
-        from rich.text import Text
-
-        rows = self.rows(fold_running_stats=fold_running_stats)
-        keep = [
-            i
-            for i, c in enumerate(_COLUMNS)
-            if c not in _OPTIONAL or any(row[i] != "-" for row in rows)
-        ]
-        table = Table(title="initlab plan", show_lines=False, box=None, header_style="bold")
-        for i in keep:
-            column = _COLUMNS[i]
-            fixed = column in ("name", "shape", "std", "role", "tied_to")
-            table.add_column(column, no_wrap=fixed, overflow="ellipsis" if fixed else "fold")
-        for row in rows:
-            table.add_row(*(row[i] for i in keep))
-        footer = self.footer()
-        stats = sum(e.role == "running_stats" for e in self.entries)
-        shown = sum(row[_COLUMNS.index("role")] == "running_stats" for row in rows)
-        if shown < stats:
-            footer.insert(1, f"{stats} running statistics shown as {shown} rows (NAME.running_*)")
-        return Group(table, *(Text(line) for line in footer))
+        return _PlanTable(self, fold_running_stats)
 
     def __rich__(self) -> Any:
         return self.table()
+
+
+#: Columns in the order they are given room in a narrow console.
+_PRIORITY = ("name", "scheme", "shape", "std", "activation", "role", "module_type", "tied_to")
+
+
+@dataclass
+class _PlanTable:
+    """Lays the plan out for the width the console offers (see :meth:`Plan.table`)."""
+
+    plan: Plan
+    fold_running_stats: bool
+
+    def _columns(self, rows: list[list[str]], width: int) -> tuple[list[int], list[str]]:
+        keep: list[int] = []
+        left_out: list[str] = []
+        used = 0
+        for column in _PRIORITY:
+            i = _COLUMNS.index(column)
+            if column in _OPTIONAL and all(row[i] == "-" for row in rows):
+                continue
+            need = max(len(column), *(len(row[i]) for row in rows)) + 2  # padding
+            if keep and used + need > width:
+                left_out.append(column)
+                continue
+            keep.append(i)
+            used += need
+        return sorted(keep), left_out
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.table import Table
+        from rich.text import Text
+
+        plan = self.plan
+        rows = plan.rows(fold_running_stats=self.fold_running_stats) or [["-"] * len(_COLUMNS)]
+        keep, left_out = self._columns(rows, options.max_width)
+        table = Table(title="initlab plan", box=None, header_style="bold")
+        for i in keep:
+            table.add_column(_COLUMNS[i], no_wrap=True, overflow="ellipsis")
+        for row in rows if plan.entries else []:
+            table.add_row(*(row[i] for i in keep))
+        footer = plan.footer()
+        stats = sum(e.role == "running_stats" for e in plan.entries)
+        shown = sum(row[_COLUMNS.index("role")] == "running_stats" for row in rows)
+        if shown < stats:
+            footer.insert(1, f"{stats} running statistics shown as {shown} rows (NAME.running_*)")
+        if left_out:
+            footer.insert(
+                1,
+                f"columns left out for width {options.max_width}: {', '.join(left_out)} "
+                "(a wider console or --json shows them)",
+            )
+        ties = [f"{e.name} -> {e.tied_to}" for e in plan.entries if e.tied_to]
+        if "tied_to" in left_out and ties:
+            footer.insert(2, "tied (one storage, initialized once): " + ", ".join(ties))
+        yield table
+        for line in footer:
+            yield Text(line)
 
 
 def _folded_row(module: str, entries: list[PlanEntry]) -> list[str]:
