@@ -12,6 +12,8 @@ TORCH_PIN ?= torch==2.13.0
 TORCH_OLDEST ?= 2.12.0
 TORCH_NEWEST ?= 2.14.1
 VERSIONS_DIR ?= build/torch-versions
+# Which tests test-versions runs (default: the whole suite).
+VERSIONS_PYTEST_ARGS ?=
 
 .PHONY: demo test lint typecheck bench clean browser test-versions
 
@@ -43,9 +45,9 @@ test: lint typecheck browser
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 # The suite against the oldest and the newest supported torch, each in its own venv.
-# Not part of `make test`: both are CUDA builds from PyPI (about 3 GB each in the venv;
-# the oldest is a ~0.5 GB torch wheel plus CUDA libraries downloaded, the newest mostly
-# on disk), see docs/errors.md ("Supported versions") for the measured cost.
+# Not part of `make test`: both are CUDA builds from PyPI (5.6 GB each in the venv; the
+# oldest downloads a 0.5 GB torch wheel and some CUDA libraries, the newest lies on disk);
+# about an hour on a fresh machine: see docs/errors.md ("Supported versions").
 test-versions:
 	@set -e; for v in $(TORCH_OLDEST) $(TORCH_NEWEST); do \
 	  env=$(VERSIONS_DIR)/$$v; \
@@ -58,7 +60,7 @@ test-versions:
 	  fi; \
 	  echo "== torch $$v"; \
 	  $$env/bin/python -c 'import torch, initlab; print("torch", torch.__version__)'; \
-	  $$env/bin/python -m pytest -q -n 2 --dist loadgroup -p no:cacheprovider; \
+	  $$env/bin/python -m pytest -q -n 2 --dist loadgroup -p no:cacheprovider $(VERSIONS_PYTEST_ARGS); \
 	done
 
 bench: $(BIN)/.initlab-installed
