@@ -137,6 +137,13 @@ def _example_input(model: Any, args: argparse.Namespace) -> Any:
     """The example input for activation detection: a tensor, or keyword inputs bound to the
     model's positional parameters (``model(input_ids, attention_mask)``)."""
     example = spec_input(args)
+    # On the model's device (meta included: a meta model runs a meta forward).
+    device = next((t.device for t in model.parameters()), None)
+    if device is not None and device.type != "cpu":
+        if isinstance(example, dict):
+            example = {k: v.to(device) for k, v in example.items()}
+        elif example is not None:
+            example = example.to(device)
     if not isinstance(example, dict):
         return example
     try:
