@@ -151,3 +151,25 @@ def test_example_input_of_wrong_shape_is_not_ignored() -> None:
 def test_dict_example_input_is_keyword_inputs() -> None:
     plan = init_model(_Untraceable(), "auto", seed=0, example_input={"x": torch.zeros(3, 4)})
     assert plan["fc1.weight"].activation == "tanh"
+
+
+# --- rules files ------------------------------------------------------------------------------
+
+
+@_fix("rules/_rules.py: load_rules on a folder says it is a folder (not 'does not exist')")
+def test_load_rules_on_a_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from initlab.rules import load_rules
+
+    with pytest.raises(ValueError, match=r"is a folder"):
+        load_rules(tmp_path)
+
+
+@_fix("rules/_rules.py: invalid YAML names the file and the line, on one line")
+def test_load_rules_invalid_yaml_names_the_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from initlab.rules import load_rules
+
+    path = tmp_path / "r.yaml"
+    path.write_text("rules: [\n")
+    with pytest.raises(ValueError, match=r"r\.yaml.*line 2") as info:
+        load_rules(path)
+    assert "\n" not in str(info.value)
