@@ -6,8 +6,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # The CPU build of PyTorch that this machine kind keeps on disk; an unpinned torch pulls CUDA.
 TORCH_PIN ?= torch==2.13.0
+# make test-versions: the oldest supported torch (the floor in pyproject.toml and
+# initlab._versions.TORCH_FLOOR) and the newest this machine's pip allows (2.14.1 lies
+# on disk; 2.15 needs pip's torch cap lifted). Each gets its own venv under build/.
+TORCH_OLDEST ?= 2.12.0
+TORCH_NEWEST ?= 2.14.1
+VERSIONS_DIR ?= build/torch-versions
+# Which tests test-versions runs (default: the whole suite).
+VERSIONS_PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck bench clean browser
+.PHONY: demo test lint typecheck bench clean browser test-versions
 
 $(BIN)/.initlab-installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +43,25 @@ browser:
 
 test: lint typecheck browser
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
+# The suite against the oldest and the newest supported torch, each in its own venv.
+# Not part of `make test`: both are CUDA builds from PyPI (5.6 GB each in the venv; the
+# oldest downloads a 0.5 GB torch wheel and some CUDA libraries, the newest lies on disk);
+# about an hour on a fresh machine: see docs/errors.md ("Supported versions").
+test-versions:
+	@set -e; for v in $(TORCH_OLDEST) $(TORCH_NEWEST); do \
+	  env=$(VERSIONS_DIR)/$$v; \
+	  if [ ! -f $$env/.installed ]; then \
+	    $(PYTHON) -m venv $$env; \
+	    $$env/bin/python -m pip install -q --upgrade pip; \
+	    $$env/bin/python -m pip install -q torch==$$v; \
+	    $$env/bin/python -m pip install -q -e '.[test,fast,hf]' torch==$$v; \
+	    touch $$env/.installed; \
+	  fi; \
+	  echo "== torch $$v"; \
+	  $$env/bin/python -c 'import torch, initlab; print("torch", torch.__version__)'; \
+	  $$env/bin/python -m pytest -q -n 2 --dist loadgroup -p no:cacheprovider $(VERSIONS_PYTEST_ARGS); \
+	done
 
 bench: $(BIN)/.initlab-installed
 	$(BIN)/python -m initlab.bench

@@ -6,6 +6,10 @@ LeCun, variance scaling, truncated variants, delta-orthogonal, identity,
 explicit weight layouts, packed parameters and gains derived for any activation.
 """
 
+# First, so a torch below the supported floor fails with a clear ImportError.
+from initlab import _versions  # noqa: F401
+
+# isort: split
 from initlab._fans import LAYOUTS, Fans, Layout, chunk_bounds, compute_fans, get_layout
 from initlab._functional import (
     DISTRIBUTIONS,

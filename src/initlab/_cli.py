@@ -3,7 +3,9 @@
 Each capability contributes its sub-commands through a ``register(subparsers)``
 function in its own module (listed in ``_COMMAND_MODULES``); the handler it
 sets as ``func`` returns an exit code. Errors from the library (ValueError,
-TypeError) become a one-line message on stderr and exit code 2.
+TypeError, KeyError) and from the file system (OSError: a missing folder, no
+permission) become a one-line message on stderr and exit code 2, like argparse's
+own usage errors; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -39,7 +41,26 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+    _describe_subcommands(subparsers)
     return parser
+
+
+def _describe_subcommands(subparsers: argparse._SubParsersAction) -> None:
+    """A sub-command registered without a description shows its one-line help in
+    ``initlab COMMAND --help`` rather than nothing."""
+    for choice in subparsers._choices_actions:
+        command = subparsers.choices[choice.dest]
+        if not command.description and choice.help:
+            command.description = choice.help[:1].upper() + choice.help[1:] + "."
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    return str(exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,9 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, KeyError, MissingDependencyError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"initlab {args.command}: error: {message}", file=sys.stderr)
+    except (ValueError, TypeError, KeyError, OSError, MissingDependencyError) as exc:
+        print(f"initlab {args.command}: error: {_message(exc)}", file=sys.stderr)
         return 2
 
 

@@ -17,7 +17,11 @@ __all__ = ["register"]
 def register(subparsers: Any) -> None:
     """Add the ``schemes`` and ``gains`` sub-commands."""
     schemes = subparsers.add_parser(
-        "schemes", help="std and bound each scheme gives typical layers (no sampling)"
+        "schemes",
+        help="std and bound each scheme gives typical layers (no sampling)",
+        description="For each scheme, the fans, standard deviation and bound it gives a few "
+        "typical Linear and Conv2d weights (PyTorch layout), computed from the formulas "
+        "without drawing any values.",
     )
     schemes.add_argument(
         "--scheme",
@@ -28,7 +32,11 @@ def register(subparsers: Any) -> None:
     schemes.add_argument("--json", action="store_true", help="print JSON rows")
     schemes.set_defaults(func=_run_schemes)
     gains = subparsers.add_parser(
-        "gains", help="gains derived for every activation beside PyTorch's calculate_gain"
+        "gains",
+        help="gains derived for every activation beside PyTorch's calculate_gain",
+        description="The gain 1/sqrt(E[phi(z)^2]), z ~ N(0, 1), that keeps the second moment "
+        "through each activation phi, beside the value in PyTorch's calculate_gain table "
+        "where it has one.",
     )
     gains.add_argument("--json", action="store_true", help="print JSON rows")
     gains.set_defaults(func=_run_gains)

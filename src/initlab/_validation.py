@@ -21,6 +21,7 @@ import torch
 __all__ = [
     "as_mapping",
     "check_choice",
+    "check_device",
     "check_finite",
     "check_floating",
     "check_in_range",
@@ -229,3 +230,38 @@ def _caller_stacklevel() -> int:
         frame = frame.f_back
         level += 1
     return level
+
+
+def check_device(arg: str, value: object) -> torch.device:
+    """``value`` as a ``torch.device`` this build can use, else a clear error.
+
+    Refuses what ``torch.device`` cannot parse (``'bogus'``), a backend this build
+    or machine lacks (``'cuda'`` on a CPU-only build) and an index past the device
+    count (``'cuda:3'`` with two GPUs): each would otherwise fail deep inside torch.
+    """
+    allowed = "'cpu', 'cuda', 'cuda:N', 'mps' or a torch.device"
+    if not isinstance(value, (str, torch.device)) or isinstance(value, bool):
+        raise TypeError(f"{arg}={value!r} must be a device name or torch.device: {allowed}")
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{arg}={value!r} is not a device; expected {allowed}") from None
+    if device.type in ("cpu", "meta"):
+        return device
+    backend = getattr(torch, device.type, None)
+    is_available = getattr(backend, "is_available", None)
+    if device.type == "mps":
+        is_available = torch.backends.mps.is_available
+    if is_available is None or not is_available():
+        raise ValueError(
+            f"{arg}={value!r}: no {device.type} device is available to this PyTorch "
+            f"{torch.__version__} build (torch.{device.type}.is_available() is False); "
+            "use 'cpu'"
+        )
+    count = getattr(backend, "device_count", None)
+    if device.index is not None and count is not None and device.index >= count():
+        raise ValueError(
+            f"{arg}={value!r}: index {device.index} is past the {count()} visible "
+            f"{device.type} device(s); use {device.type}:0 to {device.type}:{count() - 1}"
+        )
+    return device

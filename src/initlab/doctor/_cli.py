@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 from typing import Any
 
+from initlab._cli_inputs import add_input_arguments
+from initlab._cli_inputs import parse_shape as _parse_shape  # noqa: F401 (tests use it)
+from initlab._cli_inputs import probe_spec as _probe_spec
 from initlab._modelspec import load_model
 from initlab.doctor._compare import apply_rules, compare
-from initlab.doctor._config import DISTRIBUTIONS, DTYPES, DoctorConfig, ProbeSpec, Thresholds
+from initlab.doctor._config import DoctorConfig, Thresholds
 from initlab.doctor._diagnose import diagnose
 from initlab.doctor._records import (
     Diagnosis,
@@ -68,62 +70,8 @@ def register(subparsers: Any) -> None:
 
 
 def _add_probe_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--input-shape", metavar="N,D,...", help="probe shape with batch axis, e.g. 64,3,32,32"
-    )
-    p.add_argument("--input-dtype", choices=DTYPES, default=None, help="probe dtype")
-    p.add_argument("--input-dist", choices=DISTRIBUTIONS, default=None, help="probe values")
-    p.add_argument("--input-high", type=int, default=0, help="token ids are in [0, HIGH)")
+    add_input_arguments(p)
     p.add_argument("--batch-size", type=int, default=64, help="inferred probe's batch size")
-
-
-_SHAPE_FORM = "positive integers separated by commas, e.g. 64,3,32,32 (or 64x3x32x32)"
-
-
-def _parse_shape(text: str) -> tuple[int, ...]:
-    """``64,3,32,32`` or ``64x3x32x32``; an empty, non-integer or non-positive part is an error."""
-    # 'x' separates sizes only between digits, so '4,x' or 'x4' stay malformed.
-    parts = re.split(r"(?<=\d)\s*x\s*(?=\d)|,", text)
-    sizes = []
-    for part in parts:
-        piece = part.strip()
-        if not (piece.isascii() and piece.isdigit()) or int(piece) <= 0:
-            raise ValueError(
-                f"--input-shape {text!r}: part {piece!r} is not a positive integer; "
-                f"expected {_SHAPE_FORM}"
-            )
-        sizes.append(int(piece))
-    return tuple(sizes)
-
-
-def _probe_spec(args: argparse.Namespace) -> ProbeSpec | None:
-    if args.input_shape is None:
-        if args.input_dtype or args.input_dist or args.input_high:
-            raise ValueError("--input-dtype/--input-dist/--input-high need --input-shape")
-        return None
-    if args.input_high < 0:
-        raise ValueError(f"--input-high {args.input_high} must be > 0 (the vocabulary size)")
-    if args.input_high > 0 and (args.input_dtype or "int").startswith("float"):
-        raise ValueError(
-            f"--input-high {args.input_high} is for integer (token id) probes; drop it, "
-            "or use --input-dtype int64"
-        )
-    integer = args.input_high > 0 or (args.input_dtype or "").startswith("int")
-    dtype = args.input_dtype or ("int64" if integer else "float32")
-    dist = args.input_dist or ("randint" if integer else "normal")
-    if dist == "randint" and args.input_high == 0:
-        raise ValueError(
-            f"--input-dtype {dtype} --input-dist randint draws token ids in [0, HIGH): "
-            "set --input-high to the vocabulary size, e.g. --input-high 32000"
-        )
-    if dtype.startswith("int") != (dist == "randint"):
-        raise ValueError(
-            f"--input-dtype {dtype} does not fit --input-dist {dist}: integer dtypes go with "
-            "randint (and --input-high), float dtypes with normal or uniform"
-        )
-    return ProbeSpec(
-        shape=_parse_shape(args.input_shape), dtype=dtype, distribution=dist, high=args.input_high
-    )
 
 
 def _thresholds(items: list[str]) -> Thresholds:

@@ -129,7 +129,8 @@ def _load_pretrained(
     state = map_names(state, options.prefix_map)
     shapes = {s.name: tuple(s.tensor.shape) for s in sites}
     aliases = {a[0]: s.name for s in sites for a in s.aliases}
-    report, chosen = match_checkpoint(state, shapes, aliases, path)
+    dtypes = {s.name: s.tensor.dtype for s in sites}
+    report, chosen = match_checkpoint(state, shapes, aliases, path, dtypes)
     return chosen, report
 
 

@@ -1,15 +1,39 @@
-"""``initlab plan``: show (and optionally apply and save) a model's init plan."""
+"""``initlab plan``: show (and optionally apply and save) a model's init plan.
+
+Every argument is checked before the model is loaded or anything is computed, so a
+mistyped device, seed or output path costs nothing and leaves no file behind.
+"""
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from initlab._cli_inputs import add_input_arguments, spec_input
+from initlab._validation import check_device
+
 __all__ = ["register"]
+
+#: Seeds are unsigned 64-bit integers everywhere in initlab.
+SEED_LIMIT = 2**64
+
+
+def _seed(text: str) -> int:
+    """``--seed``: an integer in [0, 2**64) (argparse reports the error with exit code 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an integer; a seed is an integer in [0, 2**64)"
+        ) from None
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"{value} is outside [0, 2**64), the range of seeds")
+    return value
 
 
 def register(subparsers: Any) -> None:
@@ -20,7 +44,9 @@ def register(subparsers: Any) -> None:
         "plan",
         help="show how every parameter of a model would be initialized",
         description="Resolve a preset or a rules file against MODEL and print the plan "
-        "(a dry run unless --apply).",
+        "(a dry run unless --apply). An example input (--input-shape, or --input for "
+        "keyword inputs) lets the activation after each layer be found on models "
+        "torch.fx cannot trace.",
     )
     parser.add_argument("model", metavar="MODEL", help="package.module:factory or file.py:factory")
     source = parser.add_mutually_exclusive_group()
@@ -28,20 +54,56 @@ def register(subparsers: Any) -> None:
     source.add_argument("--rules", metavar="FILE", help="rules as .json, .yaml or .yml")
     parser.add_argument("--json", action="store_true", help="print the plan as a JSON list")
     parser.add_argument(
+        "--all-rows",
+        action="store_true",
+        help="list every running statistic (default: one row per normalization layer)",
+    )
+    parser.add_argument(
         "--default",
         choices=("error", "torch"),
         default="error",
         help="uncovered parameters: error (default) or keep PyTorch's default",
     )
     parser.add_argument("--apply", action="store_true", help="initialize the weights")
-    parser.add_argument("--seed", type=int, default=None, help="seed for --apply")
-    parser.add_argument("--device", default=None, help="materialize a meta model on DEVICE")
+    parser.add_argument(
+        "--seed", type=_seed, default=None, help="seed for --apply, in [0, 2**64) (default: random)"
+    )
+    parser.add_argument(
+        "--device", default=None, help="materialize a meta model on DEVICE (cpu, cuda, cuda:N)"
+    )
     parser.add_argument(
         "--save",
         metavar="FILE.safetensors",
         help="with --apply: write the weights keyed by qualified name",
     )
+    parser.add_argument(
+        "--pretrained",
+        metavar="FILE",
+        help="take tensors that match by name and shape from this checkpoint "
+        "(.safetensors, or a torch.save file read with weights_only=True)",
+    )
+    parser.add_argument(
+        "--prefix-map",
+        action="append",
+        default=[],
+        metavar="OLD=NEW",
+        help="with --pretrained: rename checkpoint keys starting with OLD, e.g. 'module.=' "
+        "(repeatable; the first matching prefix wins)",
+    )
+    add_input_arguments(parser, keywords=True)
     parser.set_defaults(func=_run)
+
+
+def _prefix_map(items: list[str], pretrained: str | None) -> dict[str, str] | None:
+    if items and pretrained is None:
+        raise ValueError("--prefix-map needs --pretrained")
+    mapping: dict[str, str] = {}
+    for item in items:
+        old, sep, new = item.partition("=")
+        if not sep or not old:
+            raise ValueError(f"--prefix-map {item!r} must look like OLD=NEW, e.g. 'module.='")
+        mapping[old] = new
+    return mapping or None
 
 
 def _rules(args: argparse.Namespace) -> Any:
@@ -52,28 +114,103 @@ def _rules(args: argparse.Namespace) -> Any:
     return args.preset or "auto"
 
 
+def _check_save(save: str | None, apply: bool) -> Path | None:
+    """The --save path, refused now (not after the work) when it cannot be written."""
+    if save is None:
+        return None
+    if not apply:
+        raise ValueError("--save needs --apply (a dry run writes no weights)")
+    path = Path(save)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"--save={save!r} must end in .safetensors")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ValueError(f"--save={save!r}: folder {str(folder)!r} does not exist; create it first")
+    if path.is_dir():
+        raise ValueError(f"--save={save!r} is a folder; give a file name ending in .safetensors")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"--save={save!r}: no permission to write in {str(folder)!r}")
+    return path
+
+
+def _example_input(model: Any, args: argparse.Namespace) -> Any:
+    """The example input for activation detection: a tensor, or keyword inputs bound to the
+    model's positional parameters (``model(input_ids, attention_mask)``)."""
+    example = spec_input(args)
+    # On the model's device (meta included: a meta model runs a meta forward).
+    device = next((t.device for t in model.parameters()), None)
+    if device is not None and device.type != "cpu":
+        if isinstance(example, dict):
+            example = {k: v.to(device) for k, v in example.items()}
+        elif example is not None:
+            example = example.to(device)
+    if not isinstance(example, dict):
+        return example
+    try:
+        bound = inspect.signature(model.forward).bind_partial(**example)
+    except TypeError as exc:
+        name = type(model).__name__
+        raise ValueError(f"--input: {name}.forward does not take these inputs: {exc}") from None
+    if bound.kwargs:
+        raise ValueError(
+            f"--input {', '.join(bound.kwargs)}: only inputs that fill "
+            f"{type(model).__name__}.forward's parameters in order can be passed "
+            f"(give the parameters before them too)"
+        )
+    return tuple(bound.args)
+
+
+def _describe_input(example: Any) -> str:
+    items = example if isinstance(example, tuple) else (example,)
+    return ", ".join(f"{str(t.dtype).removeprefix('torch.')} {tuple(t.shape)}" for t in items)
+
+
 def _run(args: argparse.Namespace) -> int:
     from initlab._modelspec import load_model
     from initlab.rules._apply import init_model
 
-    if args.save and not args.apply:
-        raise ValueError("--save needs --apply (a dry run writes no weights)")
-    if args.save and not str(args.save).endswith(".safetensors"):
-        raise ValueError(f"--save={args.save!r} must end in .safetensors")
+    save = _check_save(args.save, args.apply)
+    prefix_map = _prefix_map(args.prefix_map, args.pretrained)
+    device = check_device("--device", args.device) if args.device is not None else None
+    rules = _rules(args)
     model = load_model(args.model)
-    plan = init_model(
-        model,
-        _rules(args),
-        seed=args.seed,
-        device=args.device,
-        dry_run=not args.apply,
-        default=args.default,
-    )
+    example = _example_input(model, args)
+    try:
+        plan = init_model(
+            model,
+            rules,
+            seed=args.seed,
+            device=device,
+            dry_run=not args.apply,
+            default=args.default,
+            example_input=example,
+            pretrained=args.pretrained,
+            prefix_map=prefix_map,
+        )
+    except RuntimeError as exc:  # torch's own errors: with an example input, its forward
+        if example is None:
+            raise
+        flag = "--input" if args.input else "--input-shape"
+        raise ValueError(
+            f"{flag}: the model's forward failed on the example input "
+            f"({_describe_input(example)}): {str(exc).splitlines()[0]}"
+        ) from exc
     plan.check()  # a dry run fails exactly where --apply would
-    if args.save:
-        _save(model, Path(args.save))
-    _print(plan, as_json=args.json)
+    if not args.apply and args.seed is None:
+        plan.seed = None  # nothing was drawn: a seed appears when weights are
+    if save is not None:
+        _save(model, save)
+    _print(plan, as_json=args.json, all_rows=args.all_rows)
     return 0
+
+
+def _file_mode(path: Path) -> int:
+    """The mode a plain ``open(path, 'w')`` would give: the old file's, else 0o666 & ~umask."""
+    if path.exists():
+        return path.stat().st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _save(model: Any, path: Path) -> None:
@@ -87,21 +224,29 @@ def _save(model: Any, path: Path) -> None:
             continue
         seen.add(key)
         tensors[name] = tensor.detach().contiguous().clone()
-    # Write to a temporary file first so a failure leaves no partial output.
-    handle, temp = tempfile.mkstemp(suffix=".safetensors", dir=path.parent or ".")
+    # Write to a temporary file first so a failure leaves no partial output; mkstemp
+    # creates it 0600 (and save_file may recreate it), so set the mode the file would
+    # have had just before the rename.
+    try:
+        handle, temp = tempfile.mkstemp(suffix=".safetensors", dir=path.parent)
+    except OSError as exc:
+        raise ValueError(f"--save={str(path)!r}: cannot write there ({exc.strerror})") from None
     os.close(handle)
     try:
         save_file(tensors, temp)
+        os.chmod(temp, _file_mode(path))
         os.replace(temp, path)
+    except OSError as exc:
+        raise ValueError(f"--save={str(path)!r}: writing failed ({exc.strerror})") from None
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
 
 
-def _print(plan: Any, *, as_json: bool) -> None:
+def _print(plan: Any, *, as_json: bool, all_rows: bool) -> None:
     if as_json:
         sys.stdout.write(plan.to_json() + "\n")
         return
     from rich.console import Console
 
-    Console(width=max(120, Console().width)).print(plan)
+    Console(width=max(120, Console().width)).print(plan.table(fold_running_stats=not all_rows))

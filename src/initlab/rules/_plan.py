@@ -67,8 +67,35 @@ class CheckpointReport:
         """JSON-ready dict; ``mismatched`` maps name -> [checkpoint shape, model shape]."""
         return asdict(self)
 
+    def lines(self, limit: int = 8) -> list[str]:
+        """What the printed plan says about the checkpoint (at most ``limit`` names a list)."""
+
+        def names(items: list[str]) -> str:
+            more = f", ... ({len(items) - limit} more)" if len(items) > limit else ""
+            return ", ".join(items[:limit]) + more
+
+        total = len(self.matched) + len(self.mismatched) + len(self.missing)
+        lines = [f"checkpoint {self.path}: {len(self.matched)} of {total} tensors loaded"]
+        if self.mismatched:
+            shapes = [
+                f"{n} (checkpoint {'x'.join(map(str, a)) or 'scalar'}, "
+                f"model {'x'.join(map(str, b)) or 'scalar'})"
+                for n, (a, b) in self.mismatched.items()
+            ]
+            lines.append(
+                f"warning: {len(shapes)} checkpoint tensor(s) differ in shape and were not "
+                f"loaded (initialized by the rules instead): {names(shapes)}"
+            )
+        if self.missing:
+            lines.append(f"not in the checkpoint (initialized by the rules): {names(self.missing)}")
+        if self.unexpected:
+            lines.append(f"checkpoint keys the model lacks (ignored): {names(self.unexpected)}")
+        return lines
+
 
 _COLUMNS = ("name", "shape", "module_type", "role", "scheme", "std", "activation", "tied_to")
+#: Columns left out of the rich table when no row has a value in them.
+_OPTIONAL = ("activation", "tied_to")
 
 
 def _cell(value: Any) -> str:
@@ -145,17 +172,39 @@ class Plan:
             "applied": self.applied,
         }
 
-    def rows(self) -> list[list[str]]:
-        """The table body as strings (columns: ``_COLUMNS``)."""
-        return [[_cell(getattr(e, c)) for c in _COLUMNS] for e in self.entries]
+    def rows(self, *, fold_running_stats: bool = False) -> list[list[str]]:
+        """The table body as strings (columns: ``_COLUMNS``). With ``fold_running_stats``,
+        a normalization layer's running statistics share one row, ``NAME.running_*``,
+        placed after the layer's last other row."""
+        if not fold_running_stats:
+            return [[_cell(getattr(e, c)) for c in _COLUMNS] for e in self.entries]
+        folded: dict[str, list[PlanEntry]] = {}
+        kept: list[PlanEntry] = []
+        for entry in self.entries:
+            if entry.role == "running_stats":
+                folded.setdefault(entry.module, []).append(entry)
+            else:
+                kept.append(entry)
+        rows = [[_cell(getattr(e, c)) for c in _COLUMNS] for e in kept]
+        last = {e.module: i for i, e in enumerate(kept)}
+        for module, entries in sorted(
+            folded.items(), key=lambda item: -last.get(item[0], len(kept))
+        ):
+            rows.insert(last.get(module, len(kept) - 1) + 1, _folded_row(module, entries))
+        return rows
 
     def footer(self) -> list[str]:
         """Lines printed under the table."""
-        lines = [f"rules: {self.rules}  seed: {self.seed}  tensors: {len(self.entries)}"]
+        seed = (
+            self.seed if self.seed is not None or self.applied else "none yet (drawn when applied)"
+        )
+        lines = [f"rules: {self.rules}  seed: {seed}  tensors: {len(self.entries)}"]
         if self.uncovered:
             lines.append("kept PyTorch default (no rule): " + ", ".join(self.uncovered))
         if self.undetermined:
             lines.append("activation undetermined: " + ", ".join(self.undetermined))
+        if self.checkpoint is not None:
+            lines.extend(self.checkpoint.lines())
         lines.extend(f"warning: {w}" for w in self.warnings)
         lines.extend(f"error: {e}" for e in self.errors)
         return lines
@@ -167,14 +216,95 @@ class Plan:
         text.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join([*text, *self.footer()])
 
+    def table(self, *, fold_running_stats: bool = True) -> Any:
+        """The plan as a ``rich`` renderable: the table and the footer.
+
+        No cell is broken across lines. Columns are kept in order of importance
+        (name, scheme, shape, std, activation, role, module type, tied to) while they
+        fit the console; those left out for width, or empty in every row, are named
+        in the footer. Running statistics are folded to one row per layer unless
+        ``fold_running_stats=False``.
+        """
+        return _PlanTable(self, fold_running_stats)
+
     def __rich__(self) -> Any:
-        from rich.console import Group
+        return self.table()
+
+
+#: Columns in the order they are given room in a narrow console.
+_PRIORITY = ("name", "scheme", "shape", "std", "activation", "role", "module_type", "tied_to")
+
+
+@dataclass
+class _PlanTable:
+    """Lays the plan out for the width the console offers (see :meth:`Plan.table`)."""
+
+    plan: Plan
+    fold_running_stats: bool
+
+    def _columns(self, rows: list[list[str]], width: int) -> tuple[list[int], list[str]]:
+        keep: list[int] = []
+        left_out: list[str] = []
+        used = 0
+        for column in _PRIORITY:
+            i = _COLUMNS.index(column)
+            if column in _OPTIONAL and all(row[i] == "-" for row in rows):
+                continue
+            need = max(len(column), *(len(row[i]) for row in rows)) + 2  # padding
+            if keep and used + need > width:
+                left_out.append(column)
+                continue
+            keep.append(i)
+            used += need
+        return sorted(keep), left_out
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(title="initlab plan", show_lines=False)
-        for column in _COLUMNS:
-            table.add_column(column, overflow="fold", no_wrap=column in ("shape", "std"))
-        for row in self.rows():
-            table.add_row(*row)
-        return Group(table, *(Text(line) for line in self.footer()))
+        plan = self.plan
+        rows = plan.rows(fold_running_stats=self.fold_running_stats) or [["-"] * len(_COLUMNS)]
+        keep, left_out = self._columns(rows, options.max_width)
+        table = Table(title="initlab plan", box=None, header_style="bold")
+        for i in keep:
+            table.add_column(_COLUMNS[i], no_wrap=True, overflow="ellipsis")
+        for row in rows if plan.entries else []:
+            table.add_row(*(row[i] for i in keep))
+        footer = plan.footer()
+        stats = sum(e.role == "running_stats" for e in plan.entries)
+        shown = sum(row[_COLUMNS.index("role")] == "running_stats" for row in rows)
+        if shown < stats:
+            footer.insert(1, f"{stats} running statistics shown as {shown} rows (NAME.running_*)")
+        if left_out:
+            footer.insert(
+                1,
+                f"columns left out for width {options.max_width}: {', '.join(left_out)} "
+                "(a wider console or --json shows them)",
+            )
+        ties = [f"{e.name} -> {e.tied_to}" for e in plan.entries if e.tied_to]
+        if "tied_to" in left_out and ties:
+            footer.insert(2, "tied (one storage, initialized once): " + ", ".join(ties))
+        yield table
+        for line in footer:
+            yield Text(line)
+
+
+def _folded_row(module: str, entries: list[PlanEntry]) -> list[str]:
+    """One row for a layer's running statistics (mean, variance, batch count)."""
+    first = entries[0]
+    schemes = sorted({e.scheme or "-" for e in entries})
+    scheme = (
+        "torch_default"
+        if all(s.startswith("torch_default") for s in schemes)
+        else ", ".join(schemes)
+    )
+    row = {c: "-" for c in _COLUMNS}
+    row.update(
+        name=f"{module}.running_*",
+        shape=_cell(max((e.shape for e in entries), key=len)),
+        module_type=first.module_type,
+        role=first.role,
+        scheme=scheme,
+        std="0" if all(e.std == 0 for e in entries) else "-",
+    )
+    return [row[c] for c in _COLUMNS]
