@@ -2,8 +2,8 @@
 fix in ``rules/_rules.py``, ``rules/_weight_decay.py``, ``rules/_apply.py`` or
 ``rules/_activations.py``. Each test states the wanted behaviour: a clear error naming the
 argument, the value and what is allowed (or a warning where the call succeeds with a
-surprising meaning), the model untouched. They are strict xfails until the engine is fixed:
-remove the marker with the fix.
+surprising meaning), the model untouched. Those still marked are strict xfails until the
+engine is fixed: remove the marker with the fix.
 """
 
 from __future__ import annotations
@@ -65,29 +65,26 @@ def test_param_groups_no_decay_names_matching_nothing() -> None:
 # --- init_model arguments ---------------------------------------------------------------------
 
 
-@_fix("rules/_apply.py: model must be an nn.Module (a list of modules is refused by name)")
 def test_init_model_list_instead_of_module() -> None:
     with pytest.raises(TypeError, match=r"model=.*list.*nn\.Module"):
         init_model([nn.Linear(2, 2)], "auto", seed=0)  # type: ignore[arg-type]
 
 
-@_fix("rules/_apply.py: call initlab._validation.check_device('device', device)")
 def test_init_model_bogus_device() -> None:
     _refused(ValueError, r"device='bogus' is not a device; expected 'cpu', 'cuda'", device="bogus")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a build without CUDA devices")
-@_fix("rules/_apply.py: call initlab._validation.check_device('device', device)")
 def test_init_model_cuda_on_cpu_build() -> None:
     _refused(ValueError, r"device='cuda': no cuda device is available", device="cuda")
 
 
-@_fix("rules/_apply.py: norm_types names that are no module class are refused")
-def test_unknown_norm_type() -> None:
-    _refused(ValueError, r"norm_types.*'Nope'", norm_types=["Nope"])
+def test_unknown_norm_type_warns() -> None:
+    # A warning, not an error: one norm_types list may serve several models.
+    with pytest.warns(UserWarning, match=r"norm_types entry 'Nope' matches no module"):
+        init_model(_net(), "auto", seed=0, norm_types=["Nope"])
 
 
-@_fix("rules/_apply.py: a dry run without seed= draws no seed (plan.seed None)")
 def test_dry_run_draws_no_seed() -> None:
     assert init_model(_net(), "auto", dry_run=True).seed is None
 
@@ -95,13 +92,11 @@ def test_dry_run_draws_no_seed() -> None:
 # --- rules ------------------------------------------------------------------------------------
 
 
-@_fix("rules/_rules.py: Rule(module=3) names the field and the allowed forms")
 def test_rule_module_not_a_pattern() -> None:
     _refused((TypeError, ValueError), r"module=3 .*(class|glob|str)",
              [{"scheme": "zeros", "module": 3}], default="torch")  # fmt: skip
 
 
-@_fix("rules/_rules.py: rule args must be a dict (a list names the field)")
 def test_rule_args_not_a_dict() -> None:
     _refused((TypeError, ValueError), r"args=\[1\] must be a (dict|mapping)",
              [{"scheme": "he_normal", "args": [1]}])  # fmt: skip
@@ -110,12 +105,10 @@ def test_rule_args_not_a_dict() -> None:
 RULES_AFTER = [{"scheme": "he_normal", "role": "weight"}, {"scheme": "zeros", "role": "bias"}]
 
 
-@_fix("rules/_rules.py: a malformed name glob ('[' unclosed) is refused, naming the rule")
 def test_malformed_glob_is_refused() -> None:
     _refused(ValueError, r"rule #0.*name='\[0\.weight'", [{"scheme": "zeros", "name": "[0.weight"}, *RULES_AFTER])  # fmt: skip  # noqa: E501
 
 
-@_fix("rules/_apply.py: a rule that matches no tensor warns, naming the rule")
 def test_rule_matching_nothing_warns() -> None:
     rules = [{"scheme": "zeros", "name": "O.weight"}, *RULES_AFTER]  # letter O, not zero
     with pytest.warns(UserWarning, match=r"rule #0 .*name='O\.weight'.* matched no"):
@@ -156,7 +149,6 @@ def test_dict_example_input_is_keyword_inputs() -> None:
 # --- rules files ------------------------------------------------------------------------------
 
 
-@_fix("rules/_rules.py: load_rules on a folder says it is a folder (not 'does not exist')")
 def test_load_rules_on_a_folder(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from initlab.rules import load_rules
 
@@ -164,7 +156,6 @@ def test_load_rules_on_a_folder(tmp_path) -> None:  # type: ignore[no-untyped-de
         load_rules(tmp_path)
 
 
-@_fix("rules/_rules.py: invalid YAML names the file and the line, on one line")
 def test_load_rules_invalid_yaml_names_the_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from initlab.rules import load_rules
 

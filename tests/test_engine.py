@@ -204,7 +204,7 @@ def test_wrapped_models_give_the_bare_models_names_and_weights() -> None:
 
 
 def test_a_list_of_layers_is_refused_with_the_fix() -> None:
-    with pytest.raises(TypeError, match=r"must be a torch.nn.Module, got list.*nn.Sequential"):
+    with pytest.raises(TypeError, match=r"is a list, not a torch.nn.Module.*nn.Sequential"):
         init_model([nn.Linear(2, 2)], "auto")  # type: ignore[arg-type]
 
 

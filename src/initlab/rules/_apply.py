@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from initlab._validation import _caller_stacklevel, check_choice
+from initlab._validation import _caller_stacklevel, check_choice, check_device
 from initlab.rules._checkpoint import StateLike, load_state, map_names, match_checkpoint
 from initlab.rules._plan import CheckpointReport, Plan
 from initlab.rules._presets import Preset, resolve_rules
@@ -70,6 +70,8 @@ class InitOptions:
     def __post_init__(self) -> None:
         check_choice("default", self.default, DEFAULTS)
         check_choice("rng", self.rng, ("torch", "keyed"))
+        if self.device is not None:
+            check_device("device", self.device)
         if self.seed is not None and (
             isinstance(self.seed, bool) or not isinstance(self.seed, int)
         ):
@@ -90,8 +92,10 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     True
     """
     if not isinstance(model, nn.Module):
+        shown = repr(model)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
         raise TypeError(
-            f"model must be a torch.nn.Module, got {type(model).__name__}: "
+            f"model={shown} is a {type(model).__name__}, not a torch.nn.Module; "
             "wrap a list of layers in nn.Sequential or nn.ModuleList"
         )
     while True:
@@ -206,8 +210,9 @@ def init_model(
         plan.warnings.append(message)
         warnings.warn(message, UserWarning, stacklevel=_caller_stacklevel())
     plan.checkpoint = report
+    # A dry run without a seed draws none: it would name a seed no run ever used.
     plan.seed = (
-        None if generator is not None else (seed if seed is not None else secrets.randbits(63))
+        seed if seed is not None or generator is not None or dry_run else secrets.randbits(63)
     )
     target = None
     try:

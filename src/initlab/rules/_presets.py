@@ -23,7 +23,7 @@ from initlab._gains import recommended_scheme
 from initlab._validation import check_choice, unknown_name_error
 from initlab.rules._activations import DetectedActivation, is_layer
 from initlab.rules._roles import is_norm_module
-from initlab.rules._rules import Rule, RuleSet
+from initlab.rules._rules import Rule, RuleSet, rules_from
 
 __all__ = ["PRESETS", "Preset", "preset", "resolve_rules"]
 
@@ -488,9 +488,7 @@ def resolve_rules(
     if isinstance(rules_or_preset, Mapping):
         return RuleSet.from_dict(rules_or_preset)
     if isinstance(rules_or_preset, Sequence):
-        return RuleSet(
-            rules=[r if isinstance(r, Rule) else Rule.from_dict(r) for r in rules_or_preset]
-        )
+        return RuleSet(rules=rules_from(rules_or_preset))
     raise TypeError(
         f"rules_or_preset={rules_or_preset!r} must be a preset name ({', '.join(PRESETS)}), "
         "a Preset, a RuleSet, or a list of rules"

@@ -437,9 +437,14 @@ def _warn_unused(rules: RuleSet, ctx: _Context) -> None:
     for index, rule in enumerate(rules.rules):
         if index in ctx.used:
             continue
+        criteria = ", ".join(
+            f"{key}={value[0]!r}" if len(value) == 1 else f"{key}={list(value)!r}"
+            for key, value in rule._criteria().items()
+            if value
+        )
         message = (
-            f"rule #{index} ({rule.describe()}: {rule.scheme}) initializes no tensor: it "
-            "matches none, or an earlier rule claims every tensor it matches"
+            f"rule #{index} ({rule.scheme}{', ' + criteria if criteria else ''}) matched no "
+            "tensor, or an earlier rule claims every tensor it matches: it initializes nothing"
         )
         ctx.warnings.append(message)
         warnings.warn(message, UnusedRuleWarning, stacklevel=_caller_stacklevel())

@@ -210,6 +210,17 @@ class Rule:
         return cls(**dict(data))
 
 
+def rules_from(items: Iterable[Rule | Mapping[str, Any]]) -> list[Rule]:
+    """Rules from rules or rule dicts; an error names the rule's position in the list."""
+    rules = []
+    for index, item in enumerate(items):
+        try:
+            rules.append(item if isinstance(item, Rule) else Rule.from_dict(item))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"rule #{index}: {exc}") from None
+    return rules
+
+
 def _fields_of(scheme: str) -> set[str]:
     return {f.name for f in dataclasses.fields(type(get(scheme)))}
 
@@ -228,7 +239,7 @@ class RuleSet:
     source: str = ""
 
     def __post_init__(self) -> None:
-        self.rules = [r if isinstance(r, Rule) else Rule.from_dict(r) for r in self.rules]
+        self.rules = rules_from(self.rules)
 
     def matching(
         self, qualified_name: str, module: nn.Module, role: str
@@ -259,7 +270,7 @@ class RuleSet:
     def from_dict(cls, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> RuleSet:
         """From :meth:`to_dict`'s dict or a bare list of rule dicts."""
         if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
-            return cls(rules=[Rule.from_dict(r) for r in data])
+            return cls(rules=rules_from(data))
         if not isinstance(data, Mapping) or "rules" not in data:
             raise ValueError("a rule file must hold a list of rules or a dict with a 'rules' list")
         unknown = sorted(set(data) - {"name", "source", "rules"})
@@ -269,7 +280,7 @@ class RuleSet:
         if not isinstance(rules, list):
             raise TypeError(f"'rules' must be a list, got {type(rules).__name__}")
         return cls(
-            rules=[Rule.from_dict(r) for r in rules],
+            rules=rules_from(rules),
             name=str(data.get("name", "custom")),
             source=str(data.get("source", "")),
         )
@@ -301,21 +312,28 @@ class RuleSet:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ValueError(f"rules are not valid YAML: {exc}") from None
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise ValueError(f"rules are not valid YAML{where}: {problem}") from None
         return cls.from_dict(data)
 
 
 def load_rules(path: str | Path) -> RuleSet:
     """Read rules from a ``.json``, ``.yaml`` or ``.yml`` file."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"rules file {str(path)!r} is a folder; pass a .json or .yaml file")
     if not path.is_file():
         raise FileNotFoundError(f"rules file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".yaml", ".yml"):
+        raise ValueError(f"rules file {str(path)!r} must end in .json, .yaml or .yml")
     text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        return RuleSet.from_json(text)
-    if path.suffix.lower() in (".yaml", ".yml"):
-        return RuleSet.from_yaml(text)
-    raise ValueError(f"rules file {str(path)!r} must end in .json, .yaml or .yml")
+    try:
+        return RuleSet.from_json(text) if suffix == ".json" else RuleSet.from_yaml(text)
+    except ValueError as exc:
+        raise ValueError(f"rules file {str(path)!r}: {exc}") from None
 
 
 def save_rules(rules: RuleSet, path: str | Path) -> None:
