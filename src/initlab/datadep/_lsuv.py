@@ -369,9 +369,26 @@ def _check(run: _Run, batch: Batch, report: LSUVReport) -> list[str]:
             result.note = result.note or "not reached by the forward pass"
             continue
         result.converged = abs(result.std_after - run.config.target_std) <= run.config.tol  # type: ignore[operator]
-        if not result.converged and result.attempts < run.config.max_attempts:
+        if not result.converged:
             off.append(name)
     return off
+
+
+def _fallback(run: _Run, batch: Batch, report: LSUVReport) -> None:
+    """Check every layer in place; refit the ones off target with full forwards, in
+    rounds (a refit can move another layer's input), at most ``max_attempts`` rounds."""
+    off = _check(run, batch, report)
+    for _ in range(run.config.max_attempts):
+        if not off:
+            return
+        report.fallback += [n for n in off if n not in report.fallback]
+        report.fallback_reason = (
+            "their in-place output missed the target after the one-pass fit (their input "
+            "depends on a layer rescaled after they ran); refit with full forwards"
+        )
+        for name in off:
+            run.fit_full(name, batch, report)
+        off = _check(run, batch, report)
 
 
 def lsuv_(
@@ -420,16 +437,7 @@ def lsuv_(
             with _hooks(run, pre=True):
                 run.full_forward(batch, report)
             with _hooks(run, pre=False):
-                off = _check(run, batch, report)
-                if off:
-                    report.fallback = off
-                    report.fallback_reason = (
-                        "their in-place output missed the target after the one-pass fit "
-                        "(input changed by a later rescale); fixed with full forwards"
-                    )
-                    for name in off:
-                        run.fit_full(name, batch, report)
-                    _check(run, batch, report)
+                _fallback(run, batch, report)
     report.layers = list(run.results.values())
     report.layer_evaluations = sum(r.evaluations for r in report.layers)
     return report
