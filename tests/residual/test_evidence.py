@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from initlab.residual._evidence import (
     fixup_evidence,
     imbalanced_blobs,
@@ -12,6 +14,7 @@ from initlab.residual._evidence import (
 )
 
 SEEDS = (0, 1, 2)
+pytestmark = pytest.mark.slow
 
 
 def test_fixup_evidence_tiny() -> None:
@@ -43,6 +46,8 @@ def test_output_bias_evidence_tiny() -> None:
     for seed in SEEDS:
         # The prior starts nearer its entropy than the plain init does.
         assert abs(first[("auto+prior", seed)] - entropy) < abs(first[("auto", seed)] - entropy)
+        assert math.isclose(first[("zero-head+prior", seed)], entropy, rel_tol=1e-5)
+        assert math.isclose(first[("zero-head", seed)], math.log(5), rel_tol=1e-5)
 
 
 def test_imbalanced_blobs_follow_the_prior() -> None:

@@ -291,6 +291,9 @@ def imbalanced_blobs(
     return x, y, prior
 
 
+OUTPUT_BIAS_SCHEMES = ("auto", "auto+prior", "zero-head", "zero-head+prior")
+
+
 def output_bias_evidence(
     *,
     seeds: Sequence[int] = (0, 1, 2),
@@ -299,34 +302,41 @@ def output_bias_evidence(
     log_every: int = 1,
     hidden: int = 64,
     data_seed: int = 0,
+    schemes: Sequence[str] = OUTPUT_BIAS_SCHEMES,
 ) -> list[dict[str, Any]]:
     """The first steps with and without the log-prior output bias, imbalanced blobs.
 
-    Records: ``experiment="output_bias"``, ``scheme`` (``"auto"`` or ``"auto+prior"``),
-    ``seed``, ``step``, ``train_loss``, ``prior_entropy`` (the loss the prior predicts
-    at step 0) and ``log_classes`` (the loss of a uniform prediction).
+    Schemes: ``"auto"`` (the auto preset, head bias 0), ``"auto+prior"`` (head bias at
+    the log prior), and the same two with the head weight zeroed (``"zero-head"``,
+    ``"zero-head+prior"``: the clean contrast, log C against H(prior) at step 0).
+    Records: ``experiment="output_bias"``, ``scheme``, ``seed``, ``step``,
+    ``train_loss``, ``prior_entropy`` (the loss the prior predicts at step 0) and
+    ``log_classes`` (the loss of a uniform prediction).
     """
-    from initlab.datadep._bias import init_with_output_prior, output_prior
-    from initlab.rules._apply import init_model
+    from initlab.datadep._bias import class_prior, init_with_output_prior, output_prior
 
+    unknown = sorted(set(schemes) - set(OUTPUT_BIAS_SCHEMES))
+    if unknown:
+        raise ValueError(f"schemes={unknown!r} are not among {list(OUTPUT_BIAS_SCHEMES)}")
     x, y, prior = imbalanced_blobs(seed=data_seed)
     classes = prior.numel()
-    entropy = float(-(prior * prior.log()).sum())
+    empirical = class_prior(y, classes)  # the labels' frequencies: what the bias encodes
+    entropy = float(-(empirical * empirical.log()).sum())
 
     def build() -> nn.Module:
-        return nn.Sequential(
-            nn.Linear(x.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, classes)
-        )
+        return nn.Sequential(nn.Linear(x.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, classes))
 
     records: list[dict[str, Any]] = []
-    for scheme in ("auto", "auto+prior"):
+    for scheme in schemes:
         models = []
         for seed in seeds:
             model = _meta(build)
-            if scheme == "auto":
-                init_model(model, "auto", seed=seed)
-            else:
-                init_with_output_prior(model, "auto", output_prior(model, labels=y), seed=seed)
+            chosen = output_prior(model, labels=y) if scheme.endswith("prior") else None
+            if chosen is None:
+                chosen = output_prior(model, prior=[1.0] * classes)  # log-uniform: bias 0 + const
+            init_with_output_prior(
+                model, "auto", chosen, zero_head_weight=scheme.startswith("zero"), seed=seed
+            )
             models.append(model)
         rows = _train(models, (x, y), F.cross_entropy, steps=steps, lr=lr, log_every=log_every)
         for row in rows:
