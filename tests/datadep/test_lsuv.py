@@ -96,8 +96,12 @@ def test_cost_is_linear_in_depth_and_the_reference_is_quadratic() -> None:
 def test_cnn_with_centering() -> None:
     torch.manual_seed(0)
     model = nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
-        nn.Flatten(), nn.Linear(8 * 64, 10),
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(8 * 64, 10),
     )
     x = batch(64, 3, 8, 8)
     report = lsuv_(model, x, center=True, tol=0.02)
@@ -134,8 +138,14 @@ def test_orthonormal_preinit_is_planned_and_reproducible_with_keyed_rng() -> Non
 def test_transformer_with_a_dict_batch() -> None:
     transformers = pytest.importorskip("transformers")
     config = transformers.LlamaConfig(
-        num_hidden_layers=2, hidden_size=16, intermediate_size=32, num_attention_heads=2,
-        num_key_value_heads=2, vocab_size=50, bos_token_id=0, eos_token_id=0,
+        num_hidden_layers=2,
+        hidden_size=16,
+        intermediate_size=32,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        vocab_size=50,
+        bos_token_id=0,
+        eos_token_id=0,
     )
     model = transformers.LlamaForCausalLM(config)
     ids = torch.randint(0, 50, (4, 8), generator=torch.Generator().manual_seed(0))

@@ -47,7 +47,9 @@ def test_batch_files_and_json(  # type: ignore[no-untyped-def]
     assert save.is_file()
 
 
-def test_errors_name_the_flag(spec: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_name_the_flag(
+    spec: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["lsuv", spec, "--data", str(tmp_path / "none.pt")]) == 2
     assert "--data" in capsys.readouterr().err
     (tmp_path / "b.txt").write_text("1", encoding="utf-8")

@@ -38,8 +38,9 @@ def test_initial_loss_is_the_entropy_of_the_prior() -> None:
     assert plan.rules == "auto+output-prior"
     # Negative control: the same model without the prior starts near log(3), far above H.
     plain = classifier(3)
-    init_with_output_prior(plain, "auto", output_prior(plain, prior=[1, 1, 1]), seed=0,
-                           zero_head_weight=True)
+    init_with_output_prior(
+        plain, "auto", output_prior(plain, prior=[1, 1, 1]), seed=0, zero_head_weight=True
+    )
     with torch.no_grad():
         assert float(F.cross_entropy(plain(x), y)) == pytest.approx(math.log(3), abs=1e-6)
     assert math.log(3) - entropy > 0.4
@@ -78,8 +79,9 @@ def test_binary_logit_and_regression_heads() -> None:
 def test_dry_run_writes_nothing() -> None:
     model = classifier(3)
     before = model[2].bias.detach().clone()
-    plan = init_with_output_prior(model, "auto", output_prior(model, prior=[0.5, 0.3, 0.2]),
-                                  seed=0, dry_run=True)
+    plan = init_with_output_prior(
+        model, "auto", output_prior(model, prior=[0.5, 0.3, 0.2]), seed=0, dry_run=True
+    )
     assert torch.equal(model[2].bias, before) and plan["2.bias"].scheme == "log_prior"
 
 

@@ -25,7 +25,9 @@ from initlab.residual import (
     rezero_rules,
 )
 
-_spec = importlib.util.spec_from_file_location("tv_resnet", Path(__file__).with_name("tv_resnet.py"))
+_spec = importlib.util.spec_from_file_location(
+    "tv_resnet", Path(__file__).with_name("tv_resnet.py")
+)
 tv = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
 sys.modules["tv_resnet"] = tv
 _spec.loader.exec_module(tv)  # type: ignore[union-attr]
@@ -41,16 +43,27 @@ def _quiet(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
 
 def gpt2(n_layer: int = 3):  # type: ignore[no-untyped-def]
     config = transformers.GPT2Config(
-        n_layer=n_layer, n_embd=16, n_head=2, vocab_size=50, n_positions=16,
-        bos_token_id=0, eos_token_id=0,
+        n_layer=n_layer,
+        n_embd=16,
+        n_head=2,
+        vocab_size=50,
+        n_positions=16,
+        bos_token_id=0,
+        eos_token_id=0,
     )
     return transformers.GPT2LMHeadModel(config)
 
 
 def llama(n_layer: int = 3):  # type: ignore[no-untyped-def]
     config = transformers.LlamaConfig(
-        num_hidden_layers=n_layer, hidden_size=16, intermediate_size=32, num_attention_heads=2,
-        num_key_value_heads=2, vocab_size=50, bos_token_id=0, eos_token_id=0,
+        num_hidden_layers=n_layer,
+        hidden_size=16,
+        intermediate_size=32,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        vocab_size=50,
+        bos_token_id=0,
+        eos_token_id=0,
     )
     return transformers.LlamaForCausalLM(config)
 
@@ -189,7 +202,9 @@ def test_deepnet_constants_and_rules() -> None:
     ed = deepnet_constants("encoder-decoder", n_encoder=6, n_decoder=6)
     assert ed.alpha_encoder == pytest.approx(0.81 * (6**5) ** (1 / 16))
     assert ed.beta_encoder == pytest.approx(0.87 * (6**5) ** (-1 / 16))
-    assert ed.alpha_decoder == pytest.approx(18**0.25) and ed.beta_decoder == pytest.approx(72**-0.25)
+    assert ed.alpha_decoder == pytest.approx(18**0.25) and ed.beta_decoder == pytest.approx(
+        72**-0.25
+    )
     with pytest.raises(ValueError, match="n_decoder=None must be a positive integer"):
         deepnet_constants("decoder")
     model = llama(3)

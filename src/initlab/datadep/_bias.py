@@ -17,7 +17,6 @@ initial loss in the row's description — and a dry run writes nothing.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,14 +93,14 @@ def _entropy(prior: torch.Tensor) -> float:
     return float(-(p * p.log()).sum())
 
 
-def _head(model: nn.Module, head: str) -> tuple[str, nn.Module]:
+def _head(model: nn.Module, head: str) -> tuple[str, torch.Tensor]:
     name = find_classifier(model, ()) if head == "auto" else head
     if name is None:
         raise ValueError(f"{type(model).__name__} has no nn.Linear head; pass head='<name>'")
-    module = model.get_submodule(name)
-    if getattr(module, "bias", None) is None:
+    bias = getattr(model.get_submodule(name), "bias", None)
+    if not isinstance(bias, torch.Tensor):
         raise ValueError(f"head={name!r} has no bias to set; build it with bias=True")
-    return name, module
+    return name, bias
 
 
 def _normalized(prior: Sequence[float] | torch.Tensor) -> torch.Tensor:
@@ -130,8 +129,8 @@ def output_prior(
     given = [x is not None for x in (labels, prior, targets)]
     if sum(given) != 1:
         raise ValueError("give exactly one of labels=, prior= or targets=")
-    name, module = _head(model, head)
-    outputs = int(module.bias.shape[0])
+    name, head_bias = _head(model, head)
+    outputs = int(head_bias.shape[0])
     if targets is not None:
         t = targets.detach().double().reshape(targets.shape[0], -1)
         if t.shape[1] != outputs:
@@ -198,7 +197,7 @@ def init_with_output_prior(
         )
         rules = RuleSet(rules=[first, *rules.rules], name=rules.name, source=rules.source)
     bias_name = f"{prior.head}.bias"
-    target = model.get_submodule(prior.head).bias
+    _, target = _head(model, prior.head)
     value = prior.bias.to(dtype=target.dtype, device="cpu" if target.is_meta else target.device)
     plan = init_model(model, rules, pretrained={bias_name: value}, **init_options)
     entry = plan[bias_name]

@@ -1,4 +1,4 @@
-"""``initlab lsuv MODEL``: LSUV on a batch from a file or a seeded random batch (presentation only)."""
+"""``initlab lsuv MODEL``: LSUV on a batch from a file or a seeded random batch (presentation)."""
 
 from __future__ import annotations
 

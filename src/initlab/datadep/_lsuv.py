@@ -139,7 +139,9 @@ class LSUVReport:
             f"forward(s), {self.layer_evaluations} layer evaluations"
         )
         if self.fallback:
-            text += f"; full-forward fallback for {', '.join(self.fallback)} ({self.fallback_reason})"
+            text += (
+                f"; full-forward fallback for {', '.join(self.fallback)} ({self.fallback_reason})"
+            )
         return text
 
     def __str__(self) -> str:
@@ -189,6 +191,11 @@ def _channel_axis(module: nn.Module, out: torch.Tensor) -> int:
     return 1 if isinstance(module, nn.modules.conv._ConvNd) and out.dim() > 1 else -1
 
 
+def _tensor(module: nn.Module, name: str) -> torch.Tensor | None:
+    value = getattr(module, name, None)
+    return value if isinstance(value, torch.Tensor) else None
+
+
 def _stats(out: torch.Tensor) -> float:
     # Reduced on the device; only the scalar comes back.
     return float(out.detach().float().std())
@@ -203,9 +210,7 @@ def _channel_mean(module: nn.Module, out: torch.Tensor) -> torch.Tensor:
 class _Run:
     """State shared by the hooks of one LSUV run."""
 
-    def __init__(
-        self, model: nn.Module, config: LSUVConfig, on_layer: Progress | None
-    ) -> None:
+    def __init__(self, model: nn.Module, config: LSUVConfig, on_layer: Progress | None) -> None:
         self.model, self.config, self.on_layer = model, config, on_layer
         self.targets = _targets(model, config.layers)
         self.names = {id(m): n for n, m in self.targets}
@@ -254,10 +259,11 @@ class _Run:
         if result.std_before is None:  # a fallback refit keeps the first measurement
             result.std_before = _stats(out)
         for _ in range(cfg.max_attempts):
-            if cfg.center and getattr(module, "bias", None) is not None:
+            bias = _tensor(module, "bias")
+            if cfg.center and bias is not None:
                 mean = _channel_mean(module, out)
                 with torch.no_grad():
-                    module.bias.sub_(mean.to(module.bias.dtype))
+                    bias.sub_(mean.to(bias.dtype))
                 out = evaluate()
             std = _stats(out)
             if abs(std - cfg.target_std) <= cfg.tol:
@@ -270,10 +276,12 @@ class _Run:
         result.converged = abs(_stats(out) - cfg.target_std) <= cfg.tol
 
     def _rescale(self, module: nn.Module, result: LSUVLayer, factor: float) -> None:
+        weight, bias = _tensor(module, "weight"), _tensor(module, "bias")
         with torch.no_grad():
-            module.weight.mul_(factor)
-            if self.config.center and getattr(module, "bias", None) is not None:
-                module.bias.mul_(factor)
+            if weight is not None:
+                weight.mul_(factor)
+            if self.config.center and bias is not None:
+                bias.mul_(factor)
         result.attempts += 1
         result.scale *= factor
 
@@ -342,7 +350,8 @@ def _orthonormal(model: nn.Module, run: _Run, seed: int | None, rng: str) -> Pla
     names = tuple(
         name
         for name, tensor in model.named_parameters(remove_duplicate=False)
-        if owners.get(id(tensor)) == {True} and name.endswith("weight")
+        if owners.get(id(tensor)) == {True}
+        and name.endswith("weight")
         and id(model.get_submodule(name.rpartition(".")[0])) in layer_ids
     )
     rules = [

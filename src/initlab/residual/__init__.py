@@ -10,7 +10,7 @@ for :func:`initlab.init_model`; architectural changes are explicit transformatio
 >>> class Block(nn.Module):
 ...     def __init__(self):
 ...         super().__init__()
-...         self.conv1, self.relu, self.conv2 = nn.Conv2d(4, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3)
+...         self.conv1, self.conv2 = nn.Conv2d(4, 4, 3), nn.Conv2d(4, 4, 3)
 >>> net = nn.Sequential(*[Block() for _ in range(4)])
 >>> rules = fixup_rules(net, activations={})
 >>> plan = initlab.init_model(net, rules, seed=0, dry_run=True, default="torch")

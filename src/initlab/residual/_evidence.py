@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import torch
@@ -91,7 +92,9 @@ def _train(
     base = copy.deepcopy(models[0]).to("meta")
     x, y = data
 
-    def one(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], xs: torch.Tensor) -> torch.Tensor:
+    def one(
+        p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], xs: torch.Tensor
+    ) -> torch.Tensor:
         out: torch.Tensor = torch.func.functional_call(base, (p, b), (xs,))
         return out
 
@@ -161,7 +164,7 @@ def fixup_evidence(
         for scheme in ("he", "fixup"):
             models = []
             for seed in seeds:
-                model = _meta(lambda: ResidualMLP(data.n_features, width, depth, data.n_classes))
+                model = _meta(partial(ResidualMLP, data.n_features, width, depth, data.n_classes))
                 if scheme == "fixup":
                     fixup_transform(model)
                 init_model(model, "fixup" if scheme == "fixup" else he, seed=seed)
@@ -245,7 +248,9 @@ def lsuv_evidence(
                         "kind": "layers",
                         "seed": seed,
                         "depth": depth,
-                        "max_std_error": max(abs(r.std_after - 1.0) for r in report.layers),
+                        "max_std_error": max(
+                            abs(r.std_after - 1.0) for r in report.layers if r.std_after is not None
+                        ),
                         "layer_evaluations": report.layer_evaluations,
                         "reference_layer_evaluations": reference.layer_evaluations,
                         "full_forwards": report.full_forwards,

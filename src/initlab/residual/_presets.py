@@ -27,9 +27,11 @@ __all__ = ["RESIDUAL_PRESETS"]
 def _auto(model: nn.Module, acts: dict, bias: str, bias_value: float) -> list[Rule]:
     from initlab.rules._presets import Preset
 
-    return Preset(name="auto", options={"bias": bias, "bias_value": bias_value}).rules(
-        model, acts
-    ).rules
+    return (
+        Preset(name="auto", options={"bias": bias, "bias_value": bias_value})
+        .rules(model, acts)
+        .rules
+    )
 
 
 def _fixup(

@@ -21,8 +21,6 @@ from initlab._gains import recommended_scheme
 from initlab._initializers import VarianceScaling
 from initlab._registry import get
 from initlab._validation import check_choice, check_positive
-from initlab.rules._activations import DetectedActivation, detect_activations
-from initlab.rules._rules import Rule
 from initlab.residual._branches import (
     BLOCK_TYPES,
     ResidualBranch,
@@ -30,6 +28,8 @@ from initlab.residual._branches import (
     find_classifier,
     layer_layout,
 )
+from initlab.rules._activations import DetectedActivation, detect_activations
+from initlab.rules._rules import Rule
 
 __all__ = [
     "DEEPNET_ARCHITECTURES",
@@ -124,7 +124,7 @@ def fixup_rules(
     >>> class Block(nn.Module):
     ...     def __init__(self):
     ...         super().__init__()
-    ...         self.conv1, self.relu, self.conv2 = nn.Conv2d(4, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3)
+    ...         self.conv1, self.conv2 = nn.Conv2d(4, 4, 3), nn.Conv2d(4, 4, 3)
     >>> net = nn.Sequential(*[Block() for _ in range(4)])
     >>> rules = fixup_rules(net, activations={})
     >>> rules[0].description
@@ -179,9 +179,7 @@ def rezero_rules(
     block starts as the identity. The multipliers must exist: the model's own (names
     matching ``names``) or those :func:`add_residual_gains` adds; otherwise ``ValueError``.
     """
-    found = [
-        n for n, p in model.named_parameters() if any(fnmatchcase(n, g) for g in names)
-    ]
+    found = [n for n, p in model.named_parameters() if any(fnmatchcase(n, g) for g in names)]
     if not found:
         raise ValueError(
             f"{type(model).__name__} has no residual multiplier (no parameter matches "
