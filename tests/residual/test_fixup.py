@@ -228,3 +228,30 @@ def test_named_branches_and_clear_errors() -> None:
         find_branches(net, branches={"res": ["1", "2"]})
     with pytest.raises(ValueError, match="m=1: a branch of one layer"):
         fixup_scale(4, 1)
+
+
+@pytest.mark.parametrize("factory", [gpt2, llama])
+def test_fixup_transform_on_transformers_runs_and_backpropagates(factory) -> None:  # type: ignore[no-untyped-def]
+    model = factory(2)
+    report = fixup_transform(model)
+    assert report.count("replaced_module") == 5  # 2 per block + the final norm
+    assert not any(
+        isinstance(m, nn.LayerNorm) or "RMSNorm" in type(m).__name__ for m in model.modules()
+    )
+    _quiet(initlab.init_model, model, "fixup", seed=0)
+    logits = model(torch.randint(0, 50, (2, 8))).logits
+    assert torch.isfinite(logits).all()
+    logits.sum().backward()
+
+
+def test_plan_cli_shows_the_fixup_scales(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from initlab._cli import main
+
+    spec = f"{Path(__file__).with_name('tv_resnet.py')}:resnet18"
+    assert main(["plan", spec, "--preset", "fixup", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["layer1.0.conv2.weight"]["std"] == 0
+    assert "(L=8, m=2)" in rows["layer1.0.conv1.weight"]["rule"]
+    assert rows["fc.weight"]["rule"] == "fixup: classifier fc zero"
