@@ -195,3 +195,20 @@ def test_records_are_tidy() -> None:
     assert {"std_before", "std_after", "attempts", "scale", "mode"} <= set(records[0])
     assert "std before" in str(report)
     assert isinstance(initlab.datadep.LSUVReport, type)
+
+
+class Skips(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.used, self.unused = nn.Linear(8, 8), nn.Linear(8, 8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.used(x)
+
+
+@pytest.mark.parametrize("mode", ["auto", "full"])
+def test_a_layer_the_forward_never_reaches_is_reported(mode: str) -> None:
+    report = lsuv_(Skips(), batch(32, 8), mode=mode)
+    assert report["unused"].note == "not reached by the forward pass"
+    assert report["used"].converged

@@ -434,11 +434,13 @@ def lsuv_(
     with _eval_mode(model), torch.no_grad():
         if config.mode == "full":
             with _hooks(run, pre=False):
+                run.full_forward(batch, report)  # which layers run at all
+                reached = set(run.capture)
                 for name, module in run.targets:
                     owner = run.weights.setdefault(id(module.weight), name)
                     if owner != name:
                         run.results[name].note = f"tied to {owner}: scaled once"
-                    else:
+                    elif name in reached:
                         run.fit_full(name, batch, report)
                     run._progress(name)
                 _check(run, batch, report)

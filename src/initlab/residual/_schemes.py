@@ -163,6 +163,7 @@ def fixup_rules(
     rules += [
         Rule(scheme="zeros", name=FIXUP_BIAS_NAMES, description="fixup: scalar bias zero"),
         Rule(scheme="ones", name=FIXUP_SCALE_NAMES, description="fixup: branch multiplier one"),
+        Rule(scheme="ones", name=GAIN_NAMES, description="fixup: residual multiplier one"),
     ]
     return rules
 
@@ -354,13 +355,13 @@ def deepnet_rules(
     n_dec = n_decoder if n_decoder is not None else counts["decoder"] or None
     constants = deepnet_constants(architecture, n_encoder=n_enc, n_decoder=n_dec)
     formulas = constants.formulas()
+    counts_label = ", ".join(f"{k}={v}" for k, v in (("N", n_enc), ("M", n_dec)) if v is not None)
     modules = dict(model.named_modules())
     rules = []
     for branch in found:
         stack = stacks[branch.name]
         alpha = getattr(constants, f"alpha_{stack}")
         beta = getattr(constants, f"beta_{stack}")
-        depth = n_enc if stack == "encoder" else n_dec
         for layer in branch.layers:
             gain, label = _deepnet_gain(branch, layer, beta)
             rules.append(
@@ -369,9 +370,9 @@ def deepnet_rules(
                     args={"gain": gain},
                     name=f"{layer}.weight",
                     layout=layer_layout(modules[layer]),
-                    description=f"deepnet {stack} (N={n_enc}, M={n_dec}; {formulas[stack]}): "
+                    description=f"deepnet {stack} ({counts_label}; {formulas[stack]}): "
                     f"branch {branch.name} gain {label} = {gain:.4g}; α = {alpha:.4g} "
-                    f"belongs in the forward (depth {depth})",
+                    "belongs in the forward",
                 )
             )
     return rules
