@@ -218,7 +218,11 @@ class _Run:
         self.done: set[int] = set()
         self.weights: dict[int, str] = {}
         self.busy = False
+        # Per forward: each layer's first-call output std (a device scalar, not the
+        # activation) and the full output of the one layer being refit (``keep``).
+        self.stds: dict[str, torch.Tensor] = {}
         self.capture: dict[str, torch.Tensor] = {}
+        self.keep: str | None = None
         self.forward_calls: dict[str, int] = {}
 
     # --- counting and capturing -----------------------------------------------------
@@ -230,8 +234,10 @@ class _Run:
             result.calls += 1
             name = result.name
             self.forward_calls[name] = self.forward_calls.get(name, 0) + 1
-            if name not in self.capture and isinstance(output, torch.Tensor):
-                self.capture[name] = output.detach()
+            if name not in self.stds and isinstance(output, torch.Tensor):
+                self.stds[name] = output.detach().float().std()
+                if name == self.keep:
+                    self.capture[name] = output.detach()
 
     # --- the O(L) pass ----------------------------------------------------------------
 
@@ -293,7 +299,7 @@ class _Run:
     # --- the reference procedure ----------------------------------------------------
 
     def full_forward(self, batch: Batch, report: LSUVReport) -> None:
-        self.capture, self.forward_calls = {}, {}
+        self.stds, self.capture, self.forward_calls = {}, {}, {}
         with torch.no_grad():
             _forward(self.model, batch)
         report.full_forwards += 1
@@ -303,7 +309,9 @@ class _Run:
         result = self.results[name]
 
         def evaluate() -> torch.Tensor:
+            self.keep = name
             self.full_forward(batch, report)
+            self.keep = None
             if name not in self.capture:
                 raise ValueError(f"layer {name!r} did not run in the forward pass")
             return self.capture[name]
@@ -367,14 +375,14 @@ def _check(run: _Run, batch: Batch, report: LSUVReport) -> list[str]:
     run.full_forward(batch, report)
     off = []
     for name, result in run.results.items():
-        if name in run.capture:
-            result.std_after = _stats(run.capture[name])
+        if name in run.stds:
+            result.std_after = float(run.stds[name])
         if run.forward_calls.get(name, 0) > 1 and "called" not in result.note:
             called = f"called {run.forward_calls[name]} times per forward: fit at its first call"
             result.note = f"{result.note}; {called}" if result.note else called
         if result.note.startswith("tied") or result.note.startswith("output std"):
             continue
-        if name not in run.capture:
+        if name not in run.stds:
             result.note = result.note or "not reached by the forward pass"
             continue
         result.converged = abs(result.std_after - run.config.target_std) <= run.config.tol  # type: ignore[operator]
@@ -435,7 +443,7 @@ def lsuv_(
         if config.mode == "full":
             with _hooks(run, pre=False):
                 run.full_forward(batch, report)  # which layers run at all
-                reached = set(run.capture)
+                reached = set(run.stds)
                 for name, module in run.targets:
                     owner = run.weights.setdefault(id(module.weight), name)
                     if owner != name:
