@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "initlab.rules._cli",
     "initlab.experiments._cli",
     "initlab.rng._cli",
+    "initlab.datadep._cli",
 )
 
 

@@ -473,6 +473,11 @@ PRESETS: dict[str, tuple[Builder, tuple[str, ...], str]] = {
         "torchvision models/resnet.py; Goyal et al. 2017 zero-gamma",
     ),
 }
+# Residual-aware presets (fixup, rezero, depth-scaled, deepnet) live in initlab.residual;
+# imported after the table so that package can use this one's modules without a cycle.
+from initlab.residual._presets import RESIDUAL_PRESETS  # noqa: E402
+
+PRESETS.update(RESIDUAL_PRESETS)
 
 
 def resolve_rules(
