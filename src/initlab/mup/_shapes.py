@@ -195,10 +195,11 @@ def _check_names(model_shapes: Mapping[str, Any], other: Mapping[str, Any], what
 def _entry(
     site: TensorSite,
     role: str,
-    layout: Layout | None,
+    layouts: tuple[Layout | None, Layout | None],
     base: tuple[int, ...],
     ref: tuple[int, ...],
 ) -> WidthEntry:
+    layout, base_layout = layouts
     shape = tuple(site.tensor.shape)
     if len(base) != len(shape) or len(ref) != len(shape):
         raise ValueError(
@@ -224,7 +225,7 @@ def _entry(
             **common, kind=kind, fan_in=1, fan_out=n, base_fan_in=1, base_fan_out=n0,
             in_mult=1.0, out_mult=mult,
         )  # fmt: skip
-    fans, base_fans = compute_fans(shape, layout), compute_fans(base, layout)
+    fans, base_fans = compute_fans(shape, layout), compute_fans(base, base_layout or layout)
     in_grows = _grows(base, ref, layout.in_axes)
     out_grows = _grows(base, ref, layout.out_axes)
     in_mult = _axes_product(shape, layout.in_axes) / _axes_product(base, layout.in_axes)
@@ -272,7 +273,17 @@ def classify(
     for site in parameter_sites(model):
         role = parameter_role(site.module, site.local_name, site.tensor)
         layout = parameter_layout(site.name, site.module, site.tensor, layouts)
-        entries.append(
-            _entry(site, role, layout, base_shapes[site.name], ref_shapes[site.name])
-        )
+        pair = (layout, _base_layout(base, site.name, layouts))
+        entries.append(_entry(site, role, pair, base_shapes[site.name], ref_shapes[site.name]))
     return entries
+
+
+def _base_layout(
+    base: ShapesLike, name: str, layouts: Mapping[str, LayoutLike] | None
+) -> Layout | None:
+    """The base model's own layout for ``name`` (its groups may differ: a depthwise conv's
+    groups grow with width); None for a shape dict, whose model layout is then used."""
+    if not isinstance(base, nn.Module):
+        return None
+    tensor = base.get_parameter(name)
+    return parameter_layout(name, base.get_submodule(name.rpartition(".")[0]), tensor, layouts)
