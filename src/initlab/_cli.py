@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "initlab.doctor._cli",
     "initlab.rules._cli",
     "initlab.experiments._cli",
+    "initlab.mup._cli",
 )
 
 

@@ -92,7 +92,9 @@ def test_transformer_packed_qkv_table() -> None:
         "block.down.bias": ("vector", 1.0, 4.0),
         "head.weight": ("output", 4.0, 1.0),
     }
-    qkv = next(e for e in classify(TinyTransformer(64), TinyTransformer(16)) if "in_proj_w" in e.name)
+    qkv = next(
+        e for e in classify(TinyTransformer(64), TinyTransformer(16)) if "in_proj_w" in e.name
+    )
     assert qkv.layout == "torch(chunks=3)"
     assert (qkv.fan_in, qkv.fan_out, qkv.base_fan_in) == (64, 64, 16)  # per Q/K/V chunk
 
@@ -175,7 +177,8 @@ def test_tied_embedding_listed_once_with_its_alias() -> None:
             self.head.weight = self.embed.weight
 
     entries = classify(Tied(32), Tied(8))
-    assert [(e.name, e.kind, e.tied) for e in entries][0] == ("embed.weight", "input", ("head.weight",))
+    first = entries[0]
+    assert (first.name, first.kind, first.tied) == ("embed.weight", "input", ("head.weight",))
     plan = mup_plan(Tied(32), Tied(8))
     assert [c.module for c in plan.changes if c.change.startswith("readout")] == ["head"]
     with pytest.raises(ValueError, match=r"tied to \['head.weight'\].*readout='multiplier'"):

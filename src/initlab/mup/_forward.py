@@ -9,8 +9,8 @@
   Θ(1) while the weights can be tied to the input embedding. :class:`Readout` is an
   ``nn.Linear`` that does this, sharing the original layer's parameters (names, ties
   and rules keep working).
-* **Attention logits scaled by 1/d instead of 1/√d** (TP5, μP for Transformers: after training, query
-  and key become correlated, so q·k grows like d, not √d). HF attention modules keep
+* **Attention logits scaled by 1/d instead of 1/√d** (TP5, μP for Transformers: after
+  training, query and key become correlated, so q·k grows like d, not √d). HF attention modules keep
   their scale in a ``scaling`` attribute; some configs set it (Granite's
   ``attention_multiplier``, Gemma's ``query_pre_attn_scalar``). ``nn.MultiheadAttention``
   hard-codes 1/√d and cannot be checked or changed.

@@ -197,9 +197,13 @@ def _readout_status(module_name: str, module: nn.Module, target: float) -> Chang
         return ChangeStatus(
             change, module_name, "done", "multiplier 1: a plain layer is μP", target
         )
-    fix = "initlab.mup.apply_readout(model, plan)" if isinstance(module, nn.Linear) else (
-        f"multiply the input of this {type(module).__name__} by {target:.6g} in forward and "
-        "declare it with a Readout-like wrapper"
+    fix = (
+        "initlab.mup.apply_readout(model, plan)"
+        if isinstance(module, nn.Linear)
+        else (
+            f"multiply the input of this {type(module).__name__} by {target:.6g} in forward and "
+            "declare it with a Readout-like wrapper"
+        )
     )
     return ChangeStatus(change, module_name, "missing", fix, target)
 
@@ -211,7 +215,7 @@ def _readout_changes(
     errors: list[str] = []
     for entry in entries:
         width = entry.width
-        used_as_readout = [
+        used_as_readout: list[tuple[str, nn.Module]] = [
             (owner, mod)
             for owner, mod in (_owner(model, n) for n in width.tied)
             if isinstance(mod, nn.Linear) and width.kind in ("input",)
@@ -313,8 +317,10 @@ class MupPlan:
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         lines.append(f"readout formulation: {self.config.readout}  source: {SOURCE}")
-        lines.extend(f"required: {c.module or '<model>'}: {c.change} [{c.status}] {c.detail}"
-                     for c in self.changes)  # fmt: skip
+        lines.extend(
+            f"required: {c.module or '<model>'}: {c.change} [{c.status}] {c.detail}"
+            for c in self.changes
+        )
         lines.extend(f"error: {e}" for e in self.errors)
         lines.append("μP: yes" if self.is_mup else "μP: NOT claimed (see required/error lines)")
         return "\n".join(lines)

@@ -206,7 +206,7 @@ def _entry(
             f"parameter {site.name!r} has shape {shape} but base shape {base} and reference "
             f"shape {ref}: the number of dimensions must match"
         )
-    common = {
+    common: dict[str, Any] = {
         "name": site.name,
         "shape": shape,
         "base_shape": base,
@@ -222,9 +222,15 @@ def _entry(
         kind = "vector" if grows else "fixed"
         mult = n / n0 if grows else 1.0
         return WidthEntry(
-            **common, kind=kind, fan_in=1, fan_out=n, base_fan_in=1, base_fan_out=n0,
-            in_mult=1.0, out_mult=mult,
-        )  # fmt: skip
+            **common,
+            kind=kind,
+            fan_in=1,
+            fan_out=n,
+            base_fan_in=1,
+            base_fan_out=n0,
+            in_mult=1.0,
+            out_mult=mult,
+        )
     fans, base_fans = compute_fans(shape, layout), compute_fans(base, base_layout or layout)
     in_grows = _grows(base, ref, layout.in_axes)
     out_grows = _grows(base, ref, layout.out_axes)
@@ -258,8 +264,11 @@ def classify(
 
     >>> wide = nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 64), nn.Linear(64, 2))
     >>> narrow = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 16), nn.Linear(16, 2))
-    >>> [(e.name, e.kind, e.in_mult, e.out_mult) for e in classify(wide, narrow)][::2]
-    [('0.weight', 'input', 1.0, 4.0), ('2.weight', 'hidden', 4.0, 4.0), ('3.weight', 'output', 4.0, 1.0)]
+    >>> for e in classify(wide, narrow)[::2]:
+    ...     print(e.name, e.kind, e.in_mult, e.out_mult)
+    0.weight input 1.0 4.0
+    2.weight hidden 4.0 4.0
+    3.weight output 4.0 1.0
     """
     from initlab.rules._roles import parameter_role
 
