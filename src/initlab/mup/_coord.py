@@ -41,6 +41,7 @@ __all__ = [
     "CoordConfig",
     "LayerVerdict",
     "coord_check",
+    "make_optimizer",
     "parametrized_model",
 ]
 
@@ -138,25 +139,32 @@ class CoordCheck:
 
 
 def parametrized_model(
-    factory: Factory, width: int, config: CoordConfig, *, seed: int
+    factory: Factory,
+    width: int,
+    *,
+    parametrization: str,
+    widths: Sequence[int],
+    seed: int,
+    base_width: int | None = None,
+    readout_zero_init: bool = True,
 ) -> tuple[nn.Module, MupPlan]:
-    """The model at ``width``, initialized and with forward changes, and its plan."""
+    """``factory(width)`` initialized under ``parametrization`` ('mup' or 'sp'), with μP's
+    readout multiplier applied, and its plan. ``widths`` give the base (``base_width``,
+    default the smallest) and, at the base width itself, the other width that shows which
+    dimensions grow."""
+    check_choice("parametrization", parametrization, PARAMETRIZATIONS)
     model = factory(width)
-    if config.parametrization == "sp":
+    if parametrization == "sp":
         plan = mup_plan(model, model)  # every multiplier 1: standard parametrization
     else:
-        base, delta = _meta_shapes(factory, config.base, _other_width(config, width))
-        plan = mup_plan(model, base, delta, readout_zero_init=config.readout_zero_init)
+        base_w = base_width if base_width is not None else min(widths)
+        other = None if width != base_w else next(w for w in widths if w != base_w)
+        base, delta = _meta_shapes(factory, base_w, other)
+        plan = mup_plan(model, base, delta, readout_zero_init=readout_zero_init)
         if apply_readout(model, plan):
-            plan = mup_plan(model, base, delta, readout_zero_init=config.readout_zero_init)
+            plan = mup_plan(model, base, delta, readout_zero_init=readout_zero_init)
     init_model(model, plan.rules(), seed=seed)
     return model, plan
-
-
-def _other_width(config: CoordConfig, width: int) -> int | None:
-    if width != config.base:
-        return None
-    return next(w for w in config.widths if w != config.base)
 
 
 def _meta_shapes(factory: Factory, base: int, delta: int | None) -> tuple[Any, Any]:
@@ -166,11 +174,14 @@ def _meta_shapes(factory: Factory, base: int, delta: int | None) -> tuple[Any, A
     return base_model, delta_model
 
 
-def _optimizer(model: nn.Module, plan: MupPlan, config: CoordConfig) -> torch.optim.Optimizer:
-    groups = mup_param_groups(model, plan, optimizer=config.optimizer, lr=config.lr)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr)
-    return torch.optim.AdamW(groups, lr=config.lr, weight_decay=0.0)
+def make_optimizer(
+    model: nn.Module, plan: MupPlan, optimizer: str, lr: float
+) -> torch.optim.Optimizer:
+    """A stock ``torch.optim`` optimizer over the plan's μP groups (AdamW without decay)."""
+    groups = mup_param_groups(model, plan, optimizer=optimizer, lr=lr)
+    if optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr)
+    return torch.optim.AdamW(groups, lr=lr, weight_decay=0.0)
 
 
 @contextmanager
@@ -206,9 +217,17 @@ def _run_one(
     loss_fn: LossFn,
     probe: ProbeSpec | None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    model, plan = parametrized_model(factory, width, config, seed=seed)
+    model, plan = parametrized_model(
+        factory,
+        width,
+        parametrization=config.parametrization,
+        widths=config.widths,
+        seed=seed,
+        base_width=config.base_width,
+        readout_zero_init=config.readout_zero_init,
+    )
     batch = build_probe(model, inputs, probe, seed=seed, batch_size=config.batch_size)
-    optimizer = _optimizer(model, plan, config)
+    optimizer = make_optimizer(model, plan, config.optimizer, config.lr)
     target: torch.Tensor | None = None
     rows = []
     for step in range(config.steps + 1):
