@@ -217,3 +217,31 @@ def test_hf_llama_plan_runs_and_flags_attention() -> None:
     initlab.init_model(model, mup_plan(model, base).rules(), seed=0, rng="keyed")
     logits = model(torch.randint(0, 40, (1, 5))).logits
     assert torch.isfinite(logits).all()
+
+
+def test_hf_gpt2_conv1d_layout_and_tied_readout() -> None:
+    transformers = pytest.importorskip("transformers")
+
+    def build(d: int) -> nn.Module:
+        config = transformers.GPT2Config(
+            n_embd=d, n_head=2, n_layer=1, vocab_size=40, n_positions=8
+        )
+        return transformers.GPT2LMHeadModel(config)
+
+    model, base = build(64), build(16)
+    plan = mup_plan(model, base)
+    c_fc = plan["transformer.h.0.mlp.c_fc.weight"]  # Conv1D stores (in, out)
+    assert (c_fc.width.layout, c_fc.kind, c_fc.width.fan_in) == ("matmul", "hidden", 64)
+    wte = plan["lm_head.weight"]  # the tied alias finds the canonical embedding
+    assert (wte.name, wte.kind, wte.width.tied) == (
+        "transformer.wte.weight",
+        "input",
+        ("lm_head.weight",),
+    )
+    status = {c.module: c.status for c in plan.changes}
+    assert status == {"lm_head": "missing", "transformer.h.0.attn": "missing"}
+    apply_readout(model, plan)
+    set_attention_scale(model)
+    assert model.lm_head.weight is model.transformer.wte.weight  # tie kept
+    assert isinstance(model.lm_head, Readout) and model.lm_head.multiplier == 0.25
+    assert mup_plan(model, base).is_mup

@@ -113,6 +113,18 @@ def _head_dim(module: nn.Module) -> int | None:
     return int(value) if isinstance(value, int) and value > 0 else None
 
 
+# Where attention modules keep their logit scale: HF transformers 5 ("scaling"), timm ("scale").
+_SCALE_ATTRIBUTES = ("scaling", "scale")
+
+
+def _scale_attribute(module: nn.Module) -> str | None:
+    for attr in _SCALE_ATTRIBUTES:
+        value = getattr(module, attr, None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return attr
+    return None
+
+
 def _is_attention(module: nn.Module) -> bool:
     return isinstance(module, nn.MultiheadAttention) or "Attention" in type(module).__name__
 
@@ -129,7 +141,8 @@ def _attention_status(name: str, module: nn.Module, checked: Sequence[str]) -> C
             "nn.MultiheadAttention hard-codes 1/sqrt(head_dim); use an attention that takes "
             "a scale (F.scaled_dot_product_attention(..., scale=1/head_dim))",
         )
-    scaling, head_dim = getattr(module, "scaling", None), _head_dim(module)
+    attr, head_dim = _scale_attribute(module), _head_dim(module)
+    scaling = getattr(module, attr, None) if attr else None
     if isinstance(scaling, (int, float)) and head_dim is not None:
         target = 1.0 / head_dim
         if math.isclose(float(scaling), target, rel_tol=1e-6):
@@ -145,8 +158,8 @@ def _attention_status(name: str, module: nn.Module, checked: Sequence[str]) -> C
         change,
         name,
         "unverifiable",
-        f"{type(module).__name__} has no readable 'scaling' and 'head_dim'; make its "
-        "logits 1/d and declare it with checked_attention=",
+        f"{type(module).__name__} has no readable 'scaling' (or 'scale') and 'head_dim'; "
+        "make its logits 1/d and declare it with checked_attention=",
     )
 
 
@@ -163,14 +176,16 @@ def attention_changes(model: nn.Module, checked: Sequence[str] = ()) -> list[Cha
 
 
 def set_attention_scale(model: nn.Module) -> list[str]:
-    """Set ``scaling = 1/head_dim`` on every module that reads both attributes (HF
-    attention classes in transformers 5 pass ``scaling=self.scaling`` to the kernel);
-    returns the module names changed. Run the coord check to confirm the effect.
+    """Set the logit scale to ``1/head_dim`` on every attention module that keeps it in a
+    ``scaling`` (HF transformers 5, passed as ``scaling=self.scaling`` to the kernel) or
+    ``scale`` (timm) attribute next to ``head_dim``; returns the module names changed. Run
+    the coord check to confirm the effect.
     """
     changed = []
     for name, module in model.named_modules():
-        if isinstance(getattr(module, "scaling", None), (int, float)) and _head_dim(module):
-            module.scaling = 1.0 / _head_dim(module)  # type: ignore[operator]
+        attr, head_dim = _scale_attribute(module), _head_dim(module)
+        if _is_attention(module) and attr is not None and head_dim is not None:
+            setattr(module, attr, 1.0 / head_dim)
             changed.append(name)
     return changed
 

@@ -115,6 +115,8 @@ def parameter_layout(
     if type(module).__name__.endswith("Experts") and tensor.dim() == 3:
         chunks = 2 if "gate_up" in local else 1
         return get_layout("experts").with_(chunks=chunks)
+    if type(module).__name__ == "Conv1D" and tensor.dim() == 2:
+        return get_layout("matmul")  # HF GPT-2's Conv1D: y = x @ W, W stored (in, out)
     if tensor.dim() == 2:
         return get_layout("torch")
     raise ValueError(
