@@ -245,3 +245,24 @@ def test_hf_gpt2_conv1d_layout_and_tied_readout() -> None:
     assert model.lm_head.weight is model.transformer.wte.weight  # tie kept
     assert isinstance(model.lm_head, Readout) and model.lm_head.multiplier == 0.25
     assert mup_plan(model, base).is_mup
+
+
+def test_attention_wrapper_is_judged_by_the_attention_inside() -> None:
+    class SelfAttentionBlock(nn.Module):  # a wrapper named like attention, no scale of its own
+        def __init__(self, d: int) -> None:
+            super().__init__()
+            self.inner = ScaledAttention(d)
+
+    class OpaqueAttention(nn.Module):
+        def __init__(self, d: int) -> None:
+            super().__init__()
+            self.proj = nn.Linear(d, d)
+
+    class Net(nn.Module):
+        def __init__(self, d: int) -> None:
+            super().__init__()
+            self.block = SelfAttentionBlock(d)
+            self.other = OpaqueAttention(d)
+
+    status = {c.module: c.status for c in mup_plan(Net(64), Net(16)).changes}
+    assert status == {"block.inner": "missing", "other": "unverifiable"}

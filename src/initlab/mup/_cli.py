@@ -41,6 +41,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--plot", metavar="FILE", help="write the plot (FILE_<parametrization>.png)")
     p.add_argument("--records", metavar="FILE", help="write the tidy records (.json or .csv)")
     p.add_argument("--json", action="store_true", help="print verdicts as JSON")
+    p.add_argument(
+        "--show-plan", action="store_true", help="print the μP plan of the widest model first"
+    )
     p.set_defaults(func=_run)
 
 
@@ -99,7 +102,22 @@ def _checks(args: argparse.Namespace) -> list[CoordCheck]:
     return results
 
 
+def _print_plan(args: argparse.Namespace) -> None:
+    import torch
+
+    from initlab.mup._plan import mup_plan
+
+    factory, widths = _factory(args.model), sorted(_widths(args.widths))
+    base_width = args.base_width if args.base_width is not None else widths[0]
+    with torch.device("meta"):
+        model, base = factory(widths[-1]), factory(base_width)
+    print(mup_plan(model, base))
+    print("(the coordinate check makes the readout change itself with initlab.mup.apply_readout)")
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.show_plan:
+        _print_plan(args)
     results = _checks(args)
     if args.records:
         from initlab.mup._plot import write_coord_records

@@ -163,16 +163,26 @@ def _attention_status(name: str, module: nn.Module, checked: Sequence[str]) -> C
     )
 
 
+def _readable(module: nn.Module) -> bool:
+    return isinstance(module, nn.MultiheadAttention) or (
+        _scale_attribute(module) is not None and _head_dim(module) is not None
+    )
+
+
 def attention_changes(model: nn.Module, checked: Sequence[str] = ()) -> list[ChangeStatus]:
-    """One status per outermost attention module (class name containing ``Attention``)."""
-    rows: list[ChangeStatus] = []
-    inside: list[str] = []
-    for name, module in model.named_modules():
-        if not _is_attention(module) or any(name.startswith(f"{p}.") for p in inside):
-            continue
-        inside.append(name)
-        rows.append(_attention_status(name, module, checked))
-    return rows
+    """One status per attention module (class name containing ``Attention``): those whose
+    scale can be read, and wrappers with no readable attention inside or around them."""
+    found = [(n, m) for n, m in model.named_modules() if _is_attention(m)]
+    readable = [n for n, m in found if _readable(m)]
+
+    def covered(name: str) -> bool:
+        return any(r.startswith(f"{name}.") or name.startswith(f"{r}.") for r in readable)
+
+    return [
+        _attention_status(name, module, checked)
+        for name, module in found
+        if name in readable or not covered(name)
+    ]
 
 
 def set_attention_scale(model: nn.Module) -> list[str]:
