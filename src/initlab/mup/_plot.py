@@ -39,7 +39,8 @@ def _panels(check: CoordCheck) -> list[str]:
 
 def plot_coord_check(check: CoordCheck, path: str | Path) -> Path:
     """One panel per layer (broken layers first, at most 12): mean |x| against step on a
-    log scale, one line per width (darker = wider). Writes ``path`` (.png, .svg, .pdf)."""
+    log scale, one line per width (darker = wider); zeros (a zero-initialized readout at
+    step 0) are left out. Writes ``path`` (.png, .svg, .pdf)."""
     plt = _pyplot()
     layers = _panels(check)
     if not layers:
@@ -53,9 +54,9 @@ def plot_coord_check(check: CoordCheck, path: str | Path) -> Path:
     for ax, layer in zip(axes.flat, layers):
         for i, width in enumerate(widths):
             points = _mean_by_step(check.records, layer, width)
-            steps = sorted(points)
+            steps = [s for s in sorted(points) if points[s] > 0]  # log axis: zeros left out
             color = cmap(i / max(1, len(widths) - 1))
-            values = [max(points[s], 1e-30) for s in steps]
+            values = [points[s] for s in steps]
             ax.plot(steps, values, color=color, label=str(width), marker="o", ms=3)
         ax.set_yscale("log")
         v = verdict[layer]
