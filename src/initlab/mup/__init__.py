@@ -18,6 +18,8 @@ True
 >>> groups = mup_param_groups(model, plan, optimizer="adam", lr=1e-3)
 """
 
+from initlab.mup._coord import CoordCheck, CoordConfig, LayerVerdict, coord_check
+from initlab.mup._evidence import LRTransferConfig, lr_transfer, optimal_lrs, transfer_summary
 from initlab.mup._forward import (
     ChangeStatus,
     Readout,
@@ -35,6 +37,7 @@ from initlab.mup._plan import (
     apply_readout,
     mup_plan,
 )
+from initlab.mup._plot import plot_coord_check, write_coord_records
 from initlab.mup._shapes import KINDS, WidthEntry, classify, parameter_layout, shapes_of
 
 __all__ = [
@@ -42,6 +45,10 @@ __all__ = [
     "OPTIMIZERS",
     "READOUTS",
     "ChangeStatus",
+    "CoordCheck",
+    "CoordConfig",
+    "LRTransferConfig",
+    "LayerVerdict",
     "MupConfig",
     "MupEntry",
     "MupPlan",
@@ -50,10 +57,16 @@ __all__ = [
     "apply_readout",
     "attention_changes",
     "classify",
+    "coord_check",
     "hf_mup_config",
+    "lr_transfer",
     "mup_param_groups",
     "mup_plan",
+    "optimal_lrs",
     "parameter_layout",
+    "plot_coord_check",
     "set_attention_scale",
     "shapes_of",
+    "transfer_summary",
+    "write_coord_records",
 ]
