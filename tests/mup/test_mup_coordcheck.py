@@ -91,6 +91,8 @@ def test_cli_writes_records_and_plot(tmp_path: Path, capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     assert "mup / adam lr=0.01: flat in width" in out and "sp / adam" in out
     assert (tmp_path / "cc_mup.png").stat().st_size > 0 and (tmp_path / "cc_sp.png").exists()
-    assert records.read_text().startswith("parametrization,optimizer,width,seed,step,layer,l1")
+    assert records.read_text().startswith(
+        "parametrization,optimizer,width,seed,step,layer,module_type,l1"
+    )
     assert main(["coordcheck", f"{module}:mlp", "--widths", "16,x"]) == 2
     assert "--widths '16,x' must be integers" in capsys.readouterr().err

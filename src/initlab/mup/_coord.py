@@ -185,16 +185,17 @@ def make_optimizer(
 
 
 @contextmanager
-def _recording(model: nn.Module, sink: dict[str, float]) -> Iterator[None]:
+def _recording(model: nn.Module, sink: dict[str, tuple[str, float]]) -> Iterator[None]:
+    """Record ``(module type, mean |output|)`` of every leaf module into ``sink``."""
     handles = []
     for name, module in model.named_modules():
         if not name or any(True for _ in module.children()):
             continue
 
-        def hook(_m: nn.Module, _a: Any, out: Any, name: str = name) -> None:
+        def hook(m: nn.Module, _a: Any, out: Any, name: str = name) -> None:
             tensor = first_float_tensor(out)
             if tensor is not None and tensor.numel():
-                sink[name] = float(tensor.detach().abs().mean())
+                sink[name] = (type(m).__name__, float(tensor.detach().abs().mean()))
 
         handles.append(module.register_forward_hook(hook))
     try:
@@ -231,14 +232,14 @@ def _run_one(
     target: torch.Tensor | None = None
     rows = []
     for step in range(config.steps + 1):
-        sink: dict[str, float] = {}
+        sink: dict[str, tuple[str, float]] = {}
         with _recording(model, sink):
             output = first_float_tensor(model(*batch.args, **batch.kwargs))
         if output is None:
             raise ValueError("the model's output holds no floating-point tensor to train on")
         rows += [
-            {"width": width, "seed": seed, "step": step, "layer": k, "l1": v}
-            for k, v in sink.items()
+            {"width": width, "seed": seed, "step": step, "layer": k, "module_type": t, "l1": v}
+            for k, (t, v) in sink.items()
         ]
         if step == config.steps:
             break
@@ -307,7 +308,7 @@ def coord_check(
     >>> net = lambda w: nn.Sequential(nn.Linear(8, w), nn.ReLU(), nn.Linear(w, 2))
     >>> result = coord_check(net, CoordConfig(widths=(16, 32), steps=1, seeds=1))
     >>> sorted(result.records[0])
-    ['l1', 'layer', 'optimizer', 'parametrization', 'seed', 'step', 'width']
+    ['l1', 'layer', 'module_type', 'optimizer', 'parametrization', 'seed', 'step', 'width']
     """
     loss_fn = loss_fn or _mse_to_target
     result = CoordCheck(config=config)

@@ -51,6 +51,7 @@ def plot_coord_check(check: CoordCheck, path: str | Path) -> Path:
     widths = check.config.widths
     cmap = plt.get_cmap("viridis")
     verdict = {v.layer: v for v in check.layers}
+    types = {r["layer"]: r.get("module_type", "") for r in check.records}
     for ax, layer in zip(axes.flat, layers):
         for i, width in enumerate(widths):
             points = _mean_by_step(check.records, layer, width)
@@ -61,7 +62,7 @@ def plot_coord_check(check: CoordCheck, path: str | Path) -> Path:
         ax.set_yscale("log")
         v = verdict[layer]
         ax.set_title(
-            f"{layer}: {v.verdict} ({v.slope:+.2f})",
+            f"{layer} {types.get(layer, '')}: {v.verdict} ({v.slope:+.2f})",
             fontsize=9,
             color="black" if v.verdict == "flat" else "crimson",
         )
@@ -92,7 +93,16 @@ def write_coord_records(records: Sequence[dict[str, Any]], path: str | Path) -> 
         path.write_text(json.dumps(list(records)), encoding="utf-8")
     elif path.suffix == ".csv":
         buffer = io.StringIO()
-        fields = ["parametrization", "optimizer", "width", "seed", "step", "layer", "l1"]
+        fields = [
+            "parametrization",
+            "optimizer",
+            "width",
+            "seed",
+            "step",
+            "layer",
+            "module_type",
+            "l1",
+        ]
         writer = csv.DictWriter(buffer, fieldnames=fields)
         writer.writeheader()
         writer.writerows(records)
