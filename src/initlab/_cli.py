@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "initlab.experiments._cli",
     "initlab.rng._cli",
     "initlab.datadep._cli",
+    "initlab.mup._cli",
 )
 
 
