@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from initlab._cli_inputs import parse_shape
+from initlab.rng import seeded_generator
+
 __all__ = ["register"]
 
 
@@ -44,10 +47,7 @@ def _load_batch(args: argparse.Namespace) -> Any:
     import torch
 
     if args.input_shape is not None:
-        from initlab._sampling import seeded_generator
-        from initlab.doctor._cli import _parse_shape
-
-        shape = _parse_shape(args.input_shape)
+        shape = parse_shape(args.input_shape)
         return torch.randn(shape, generator=seeded_generator(args.seed, "lsuv-batch"))
     path = Path(args.data)
     if not path.is_file():

@@ -388,6 +388,7 @@ def _param_stats(entry: _ParamEntry, deferred: Deferred) -> dict[str, float]:
     if entry.symmetric is not None:
         stats["dup_unit_frac"] = deferred.get(entry.symmetric)[0]
     if entry.fans is not None and entry.weight is not None:
+        stats["weight_zero"] = stats["param_zero"]
         stats["fan_in"], stats["fan_out"] = entry.fans
         names, slot = entry.weight
         stats.update(zip(names, deferred.get(slot)))

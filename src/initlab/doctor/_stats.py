@@ -49,7 +49,7 @@ HIST_SAMPLE = 1 << 16
 SVD_BATCH_NUMEL = 1 << 24
 
 ACT_NAMES = ("act_mean", "act_std", "act_second_moment", "act_zero_frac", "act_max_abs")
-WEIGHT_NAMES = ("weight_std", "weight_zero")
+WEIGHT_NAMES = ("weight_std",)
 SPECTRUM_NAMES = ("top_sv", "cond", "effective_rank", "rank_frac")
 
 
@@ -189,10 +189,10 @@ def _subsample(x: torch.Tensor) -> torch.Tensor:
 
 def scaled_norm(x: torch.Tensor) -> torch.Tensor:
     """‖x‖₂ without underflow: 1e-23-sized gradients (deep vanishing nets) square to 0 in
-    float32, so the norm is taken of x / max|x| and scaled back."""
-    x = _as_float(x)
-    peak = x.abs().amax() if x.numel() else x.new_zeros(())
-    return torch.linalg.vector_norm(x / peak.clamp_min(torch.finfo(x.dtype).tiny)) * peak
+    float32, so the sum of squares runs in float64 (one fused pass; float32 on MPS, which
+    has no float64)."""
+    wide = torch.float32 if x.device.type == "mps" else torch.float64
+    return torch.linalg.vector_norm(x.detach(), dtype=wide)
 
 
 def histogram(x: torch.Tensor, bins: int, range_: torch.Tensor | None = None) -> torch.Tensor:
@@ -302,7 +302,7 @@ def weight_group_stats(
 ) -> tuple[tuple[str, ...], torch.Tensor]:
     """Statistics of same-shape (units, fan) weights in batched calls: one row per weight.
 
-    Weight std, all-zero flag, and with ``svd`` the spectrum
+    Weight std, and with ``svd`` the spectrum
     (:func:`singular_values` on the stack). Stacks are chunked to
     :data:`SVD_BATCH_NUMEL` elements.
     """
@@ -313,7 +313,6 @@ def weight_group_stats(
         w = torch.stack(list(rows[start : start + chunk]))
         parts = [
             w.std(dim=(1, 2), correction=0)[:, None],
-            (torch.count_nonzero(w, dim=(1, 2)) == 0).to(w.dtype)[:, None],
         ]
         if svd:
             parts.append(_spectrum(w))

@@ -145,8 +145,8 @@ def _followers(rows: Sequence[Row]) -> list[tuple[Row, tuple[str, dict[str, floa
     """Each weighted layer with the activation that comes next before another weighted layer."""
     pairs: list[tuple[Row, tuple[str, dict[str, float]] | None]] = []
     for i, row in enumerate(rows):
-        if _weighted(row) is None:
-            continue
+        if _weighted(row) is None or _zeroed(row):
+            continue  # zero-initialized layers are deliberate, not a scheme to advise on
         found = None
         for later in rows[i + 1 :]:
             if _weighted(later) is not None:
