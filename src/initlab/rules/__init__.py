@@ -11,7 +11,9 @@ pretrained init and weight-decay groups.
 
 from initlab.rules._activations import DetectedActivation, detect_activations
 from initlab.rules._apply import InitOptions, TieConflictWarning, init_model
+from initlab.rules._build import build
 from initlab.rules._meta import materialize
+from initlab.rules._native import NativeScheme, Recording, native_rules, record, record_model
 from initlab.rules._plan import CheckpointReport, Plan, PlanEntry
 from initlab.rules._presets import PRESETS, Preset, preset
 from initlab.rules._roles import ROLES, is_norm_module, parameter_role
@@ -27,20 +29,26 @@ __all__ = [
     "DecayConfig",
     "DetectedActivation",
     "InitOptions",
+    "NativeScheme",
     "Plan",
     "PlanEntry",
     "Preset",
+    "Recording",
     "Rule",
     "RuleSet",
     "TieConflictWarning",
+    "build",
     "decay_report",
     "detect_activations",
     "init_model",
     "is_norm_module",
     "load_rules",
     "materialize",
+    "native_rules",
     "param_groups",
     "parameter_role",
     "preset",
+    "record",
+    "record_model",
     "save_rules",
 ]
