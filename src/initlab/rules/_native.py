@@ -92,8 +92,9 @@ class _Op:
 @dataclass(frozen=True)
 class NativeScheme:
     """What a model's own init leaves in one tensor: ``kind`` is ``normal``, ``uniform``,
-    ``trunc_normal``, ``constant``, ``computed`` (no randomness upstream) or ``replayed``
-    (random, with no closed form); ``args`` the distribution's parameters;
+    ``trunc_normal``, ``constant``, ``computed`` (no randomness upstream), ``replayed``
+    (random, with no closed form) or ``unset`` (allocated and never written: a built
+    model's constructor set it, outside any init method); ``args`` the distribution's parameters;
     ``note`` partial writes after it (an embedding's padding row)."""
 
     kind: str
@@ -116,6 +117,8 @@ class NativeScheme:
             text = f"constant({a['value']:.4g})"
         elif self.kind == "computed":
             text = "computed by the model"
+        elif self.kind == "unset":
+            text = "not written by an init method (set in the constructor)"
         else:
             text = "random op sequence, replayed"
         note = f", {self.note}" if self.note else ""
@@ -173,6 +176,7 @@ class _Recorder(TorchDispatchMode):
         self.known: set[int] = set()
         self.random_sids: set[int] = set()
         self.writes: dict[int, list[int]] = {}
+        self.created_by: dict[int, str] = {}
 
     def ref(self, tensor: torch.Tensor) -> _Ref:
         return _Ref(
@@ -188,12 +192,19 @@ class _Recorder(TorchDispatchMode):
             return value
         if value.device.type != "meta" and _sid(value) not in self.known:
             return value.detach().clone()  # a constant made outside the log
-        if _sid(value) not in self.known:
-            raise RuntimeError(
-                "a meta tensor made before recording started reached the model's init; "
-                "build the whole model inside the factory"
-            )
+        if _sid(value) not in self.known:  # a meta tensor made outside the log: no values
+            self.placeholder(value)
         return self.ref(value)
+
+    def placeholder(self, tensor: torch.Tensor) -> None:
+        """Log an allocation for a storage made outside the log (its values are unset)."""
+        sid = _sid(tensor)
+        self.known.add(sid)
+        self.keep.append(tensor)
+        kwargs = {"dtype": tensor.dtype, "device": torch.device("meta")}
+        size = (tensor.untyped_storage().nbytes() // tensor.element_size(),)
+        self.ops.append(_Op(_aten.empty.memory_format, (size,), kwargs, [(0, sid)], False))
+        self.created_by[sid] = "empty"
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
@@ -238,6 +249,7 @@ class _Recorder(TorchDispatchMode):
                 self.known.add(_sid(value))
                 self.keep.append(value)
                 op.created.append((position, _sid(value)))
+                self.created_by[_sid(value)] = _name(op)
                 if tainted:
                     self.random_sids.add(_sid(value))
         index = len(self.ops)
@@ -297,6 +309,8 @@ def _classify(rec: _Recorder, ref: _Ref) -> NativeScheme:
             base = position
             break
     random = ref.sid in rec.random_sids
+    if base is None and not ops and rec.created_by.get(ref.sid, "").startswith("empty"):
+        return NativeScheme("unset")
     if base is None:
         return NativeScheme("replayed" if random else "computed")
     op, tail = ops[base], ops[base + 1 :]
@@ -354,12 +368,20 @@ class Recording:
         return RuleSet(rules=rules, name="native", source="the model's own init, recorded")
 
     def replay(
-        self, device: torch.device | str, seed: int, *, generators: dict | None = None
+        self,
+        device: torch.device | str,
+        seed: int,
+        *,
+        names: list[str] | None = None,
+        generators: dict | None = None,
     ) -> dict[str, torch.Tensor]:
         """Every tensor's value after re-running the log on ``device``; random ops draw
         from generators seeded with ``seed`` (one per device type, as ``torch.manual_seed``
-        seeds them)."""
+        seeds them). ``names`` limits the replay to the ops those tensors depend on (then
+        random values differ from a full replay's; deterministic ones do not)."""
         target = torch.device(device)
+        refs = self._refs if names is None else {n: self._refs[n] for n in names}
+        ops = self._recorder.ops if names is None else _slice(self._recorder.ops, refs)
         gens = generators or {}
         real: dict[int, torch.Tensor] = {}
 
@@ -371,7 +393,7 @@ class Recording:
             return value
 
         with torch.no_grad():
-            for op in self._recorder.ops:
+            for op in ops:
                 args = tree_map(decode, op.args)
                 kwargs = tree_map(decode, op.kwargs)
                 func = op.func
@@ -382,7 +404,21 @@ class Recording:
                 outputs, _ = tree_flatten(out)
                 for position, sid in op.created:
                     real[sid] = outputs[position]
-        return {name: _view(real[ref.sid], ref) for name, ref in self._refs.items()}
+        return {name: _view(real[ref.sid], ref) for name, ref in refs.items()}
+
+
+def _slice(ops: list[_Op], refs: dict[str, _Ref]) -> list[_Op]:
+    """The ops the storages of ``refs`` depend on, in order (walked backwards)."""
+    needed = {ref.sid for ref in refs.values()}
+    kept: list[_Op] = []
+    for op in reversed(ops):
+        touched = {sid for _, sid in op.created} | {w.sid for w in op.writes}
+        if not touched & needed:
+            continue
+        kept.append(op)
+        flat, _ = tree_flatten((op.args, op.kwargs))
+        needed |= {v.sid for v in flat if isinstance(v, _Ref)}
+    return kept[::-1]
 
 
 def _with_generator(func: Any) -> Any:
@@ -560,14 +596,8 @@ def record_model(model: nn.Module) -> Recording:
     twin = _meta_twin(model)
     recorder = _Recorder()
     for _, tensor, _ in _tensors(twin):  # the twin's tensors enter the log as fresh storages
-        sid = _sid(tensor)
-        if sid in recorder.known:
-            continue
-        recorder.known.add(sid)
-        recorder.keep.append(tensor)
-        kwargs = {"dtype": tensor.dtype, "device": torch.device("meta")}
-        args = (tuple(tensor.shape), tuple(tensor.stride()))
-        recorder.ops.append(_Op(_aten.empty_strided.default, args, kwargs, [(0, sid)], False))
+        if _sid(tensor) not in recorder.known:
+            recorder.placeholder(tensor)
     with torch.random.fork_rng(devices=[]), recorder, _whole_calls(recorder):
         for module in _post_order(twin):
             _reset(module)

@@ -26,7 +26,7 @@ from initlab.rules._roles import is_norm_module
 from initlab.rules._rules import Rule, RuleSet
 from initlab.rules._torchdefault import is_offset_norm
 
-__all__ = ["PRESETS", "Preset", "preset", "resolve_rules"]
+__all__ = ["PRESETS", "Preset", "needs_activations", "preset", "resolve_rules"]
 
 BIAS_CHOICES = ("zero", "positive", "torch")
 
@@ -551,6 +551,20 @@ PRESETS: dict[str, tuple[Builder, tuple[str, ...], str]] = {
         "torchvision models/resnet.py; Goyal et al. 2017 zero-gamma",
     ),
 }
+
+
+#: Presets whose rules depend on the detected activations; the others need no tracing.
+ACTIVATION_PRESETS = ("auto",)
+
+
+def needs_activations(rules_or_preset: Any) -> bool:
+    """True when resolving ``rules_or_preset`` reads the detected activations (only the
+    ``auto`` preset does): ``init_model`` traces the model only then."""
+    if isinstance(rules_or_preset, str):
+        return rules_or_preset in ACTIVATION_PRESETS
+    if isinstance(rules_or_preset, Preset):
+        return rules_or_preset.name in ACTIVATION_PRESETS
+    return False
 
 
 def resolve_rules(
