@@ -29,9 +29,14 @@ from initlab._initializers import Initializer, InitSpec
 from initlab._keyed import KeyedSampler
 from initlab._sampling import GeneratorLike, seeded_generator
 from initlab._validation import check_choice
-from initlab.rules._activations import DetectedActivation, detect_activations, is_layer
+from initlab.rules._activations import (
+    DetectedActivation,
+    detect_activations,
+    is_layer,
+    unwrap_model,
+)
 from initlab.rules._checkpoint import StateLike, load_state, map_names, match_checkpoint
-from initlab.rules._meta import has_meta, materialize
+from initlab.rules._meta import has_meta, materialize, meta_problems
 from initlab.rules._plan import Plan, PlanEntry
 from initlab.rules._roles import TensorSite, buffer_sites, is_norm_module, parameter_role
 from initlab.rules._roles import parameter_sites as _parameter_sites
@@ -363,11 +368,7 @@ def _uncovered(action: _Action, name: str, module: nn.Module, role: str, ctx: _C
     entry = action.entry
     if role in ("buffer",):
         entry.source, entry.note = "kept", "buffer kept (no rule)"
-        if action.site.tensor.device.type == "meta":
-            ctx.errors.append(
-                f"{name}: meta buffer has no values to keep; add a rule with role 'buffer'"
-            )
-        return
+        return  # on meta, materialize() recomputes it or meta_problems() names it
     default = _torch_default_for(name, module, name.rpartition(".")[2], role, ctx)
     if role == "running_stats" and default is not None:
         _use_default(action, default, module)
@@ -439,6 +440,12 @@ def build_plan(
         pretrained=pretrained or {},
     )
     actions = [_resolve_site(s, ctx) for s in _parameter_sites(model) + buffer_sites(model)]
+    writing = [
+        a
+        for a in actions
+        if a.initializer is not None or a.forget_value is not None or a.pretrained is not None
+    ]
+    ctx.errors.extend(meta_problems(model, written={a.site.name for a in writing}))
     plan = Plan(rules=rules.name, uncovered=ctx.uncovered, warnings=ctx.warnings)
     for action in actions:
         plan.entries.extend([action.entry, *_alias_entries(action)])
@@ -614,7 +621,7 @@ def _target_device(model: nn.Module, options: InitOptions) -> torch.device | Non
 
 def _finish(model: nn.Module, values: dict[str, torch.Tensor], device: torch.device | None) -> None:
     if has_meta(model):
-        materialize(model, device or "cpu")
+        materialize(model, device or "cpu", written=set(values))
     elif device is not None:
         model.to(device)
     _write(model, values)
@@ -684,6 +691,7 @@ def init_model(
         prefix_map=prefix_map,
         norm_types=tuple(norm_types),
     )
+    model = unwrap_model(model)
     activations = detect_activations(model, example_input)
     rules = resolve_rules(rules_or_preset, model, activations)
     sites = _parameter_sites(model) + buffer_sites(model)
