@@ -19,6 +19,8 @@ parameters no layer rule can know (layer scales, logit scales, state-space tenso
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import torch
 from torch import nn
 
@@ -53,10 +55,12 @@ def needs_own_values(model: nn.Module) -> list[str]:
     return names
 
 
-def _own_values(model: nn.Module, device: torch.device | str) -> tuple[dict, list[str]]:
+def _own_values(
+    model: nn.Module, device: torch.device | str, written: Collection[str]
+) -> tuple[dict, list[str]]:
     from initlab.rules._native import record_model
 
-    names = needs_own_values(model)
+    names = [n for n in needs_own_values(model) if n not in written]
     if not names:
         return {}, []
     recording = record_model(model)
@@ -66,23 +70,24 @@ def _own_values(model: nn.Module, device: torch.device | str) -> tuple[dict, lis
     return values, missing
 
 
-def meta_problems(model: nn.Module) -> list[str]:
+def meta_problems(model: nn.Module, written: Collection[str] = ()) -> list[str]:
     """Plan errors for a meta model: the tensors whose values nothing can recompute
-    (``materialize`` would refuse). Empty when the model has no meta tensor."""
+    (``materialize`` would refuse), except the ``written`` names a rule will fill.
+    Empty when the model has no meta tensor."""
     if not has_meta(model):
         return []
     from initlab.rules._native import record_model
 
-    names = needs_own_values(model)
+    names = [n for n in needs_own_values(model) if n not in written]
     if not names:
         return []
-    schemes = record_model(model).schemes
+    recording = record_model(model)
     return [
-        f"{name}: on the meta device and no init method of the model computes it "
-        "(reset_parameters / _init_weights); build the model on a real device, use "
-        "initlab.build(factory), or add a rule for it"
+        f"{name}: meta {'buffer' if name in recording.buffers else 'parameter'} with no "
+        "values: no init method of the model (reset_parameters, _init_weights) computes "
+        "it; build the model on a real device, use initlab.build(factory), or add a rule"
         for name in names
-        if schemes[name].kind == "unset"
+        if recording.schemes[name].kind == "unset"
     ]
 
 
@@ -107,14 +112,16 @@ def _to_empty_meta(model: nn.Module, device: torch.device) -> None:
                 slots[local] = made[id(tensor)]  # type: ignore[index]
 
 
-def materialize(model: nn.Module, device: torch.device | str) -> None:
+def materialize(
+    model: nn.Module, device: torch.device | str, written: Collection[str] = ()
+) -> None:
     """Allocate every tensor on ``device``, re-tie aliases and recompute the tensors the
     model computes itself (buffers, layer scales, ...); see the module docstring.
 
-    Raises ``ValueError`` naming every meta tensor that cannot be recomputed, before
-    changing anything.
+    Raises ``ValueError`` naming every meta tensor that cannot be recomputed (except the
+    ``written`` names the caller fills next), before changing anything.
     """
-    values, missing = _own_values(model, device)
+    values, missing = _own_values(model, device, written)
     if missing:
         raise ValueError(
             "cannot materialize: no init method of the model computes "
