@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +66,9 @@ _OVERWRITES = {
     "cauchy_",
     "geometric_",
     "trunc_normal_",
+    "orthogonal_",
+    "sparse_",
+    "dirac_",
 }
 
 
@@ -92,7 +96,7 @@ class _Op:
 @dataclass(frozen=True)
 class NativeScheme:
     """What a model's own init leaves in one tensor: ``kind`` is ``normal``, ``uniform``,
-    ``trunc_normal``, ``constant``, ``computed`` (no randomness upstream), ``replayed``
+    ``trunc_normal``, ``constant``, ``orthogonal``, ``computed`` (no randomness upstream), ``replayed``
     (random, with no closed form) or ``unset`` (allocated and never written: a built
     model's constructor set it, outside any init method); ``args`` the distribution's parameters;
     ``note`` partial writes after it (an embedding's padding row)."""
@@ -115,6 +119,8 @@ class NativeScheme:
             )
         elif self.kind == "constant":
             text = f"constant({a['value']:.4g})"
+        elif self.kind == "orthogonal":
+            text = f"orthogonal(gain={a['gain']:.4g})"
         elif self.kind == "computed":
             text = "computed by the model"
         elif self.kind == "unset":
@@ -136,6 +142,8 @@ class NativeScheme:
             scheme, args = "truncated_normal", dict(a)
         elif self.kind == "constant":
             scheme, args = "constant", {"value": a["value"]}
+        elif self.kind == "orthogonal" and a["gain"] > 0:
+            scheme, args = "orthogonal", {"gain": a["gain"]}
         role = ("buffer", "running_stats") if buffer else None
         return Rule(
             scheme=scheme, args=args, name=_escape(name), role=role, description=self.label()
@@ -169,8 +177,9 @@ def _writes_of(func: Any, args: tuple, kwargs: dict) -> list[torch.Tensor]:
 class _Recorder(TorchDispatchMode):
     """Logs every op; tensors become references to the storages logged ops created."""
 
-    def __init__(self) -> None:
+    def __init__(self, placeholders: bool = False) -> None:
         super().__init__()
+        self.placeholders = placeholders  # allow meta tensors made outside the log
         self.ops: list[_Op] = []
         self.keep: list[torch.Tensor] = []  # storages stay alive so their ids stay unique
         self.known: set[int] = set()
@@ -193,6 +202,8 @@ class _Recorder(TorchDispatchMode):
         if value.device.type != "meta" and _sid(value) not in self.known:
             return value.detach().clone()  # a constant made outside the log
         if _sid(value) not in self.known:  # a meta tensor made outside the log: no values
+            if not self.placeholders:
+                raise RuntimeError("a meta tensor made outside the recording reached the init")
             self.placeholder(value)
         return self.ref(value)
 
@@ -218,12 +229,16 @@ class _Recorder(TorchDispatchMode):
         self.log(func, args, kwargs, outputs, inputs)
         return out
 
-    def log_call(self, func: Callable[..., Any], args: tuple) -> None:
-        """A whole random init function on ``args[0]`` (see :func:`_whole_calls`)."""
+    def log_call(self, func: _WholeCall, args: tuple, kwargs: dict) -> None:
+        """A whole init function on ``args[0]`` (see :func:`_whole_calls`)."""
         target = args[0]
-        op = _Op(func, tree_map(self.encode, args), {}, [], True, [self.ref(target)])
+        encoded = tree_map(self.encode, args), tree_map(self.encode, kwargs)
+        op = _Op(func, encoded[0], encoded[1], [], func.random, [self.ref(target)])
         self.writes.setdefault(_sid(target), []).append(len(self.ops))
-        self.random_sids.add(_sid(target))
+        if func.random:
+            self.random_sids.add(_sid(target))
+        else:
+            self.random_sids.discard(_sid(target))
         self.ops.append(op)
 
     def log(self, func: Any, args: tuple, kwargs: dict, outputs: list, inputs: list) -> None:
@@ -331,6 +346,9 @@ def _classify(rec: _Recorder, ref: _Ref) -> NativeScheme:
     if name == "trunc_normal_" and not full_tail:
         mean, std, low, high = (float(v) for v in op.args[1:5])
         return NativeScheme("trunc_normal", {"mean": mean, "std": std, "low": low, "high": high})
+    if name == "orthogonal_" and not full_tail:
+        gain = op.kwargs.get("gain", op.args[1] if len(op.args) > 1 else 1.0)
+        return NativeScheme("orthogonal", {"gain": _scalar(gain, 1.0)}, note)
     if name in ("fill_", "zero_") and not full_tail:
         value = 0.0 if name == "zero_" else _op_args(op, ("value",), (0.0,))[0]
         if isinstance(op.args[1] if len(op.args) > 1 else None, _Ref):
@@ -493,54 +511,109 @@ class _MetaFactories(TorchFunctionMode):
     the device context with ``torch.tensor([]).device`` and skip their init on meta (HF
     ``init_weights``), which would make the recording differ from a normal build."""
 
+    def __init__(self, redirect: bool = True) -> None:
+        super().__init__()
+        self.redirect = redirect
+
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
-        if func in _meta_constructors() and kwargs.get("device") is None:
+        if self.redirect and func in _meta_constructors() and kwargs.get("device") is None:
             kwargs["device"] = torch.device("meta")
+        elif func in _DATA_CONSTRUCTORS and _is_meta(kwargs.get("device")):
+            # Data made straight on meta is lost before any op sees it: make it on the CPU
+            # and copy it over, so the log holds the values (RWKV's time-mix tables).
+            kwargs["device"] = None
+            return func(*args, **kwargs).to("meta")
         return func(*args, **kwargs)
+
+
+_DATA_CONSTRUCTORS = (torch.tensor, torch.as_tensor, torch.asarray, torch.scalar_tensor)
+
+
+def _is_meta(device: Any) -> bool:
+    return device is not None and torch.device(device).type == "meta"
 
 
 def _meta_constructors() -> set[Any]:
     from torch.utils._device import _device_constructors
 
-    data = {torch.tensor, torch.as_tensor, torch.asarray, torch.scalar_tensor}
-    return set(_device_constructors()) - data
+    return set(_device_constructors()) - set(_DATA_CONSTRUCTORS)
 
 
-def _trunc_normal_call(
-    tensor: torch.Tensor, mean: float, std: float, a: float, b: float, generator: Any = None
-) -> torch.Tensor:
-    """Replays ``torch.nn.init.trunc_normal_`` whole: since torch 2.13 it samples by
-    rejection, a data-dependent number of draws that meta tensors cannot record."""
-    return _ORIGINAL_TRUNC(tensor, mean, std, a, b, generator=generator)
+class _WholeCall:
+    """An init function replayed whole: since torch 2.13 ``trunc_normal_`` samples by
+    rejection (a data-dependent number of draws) and ``orthogonal_``, ``sparse_`` and
+    ``dirac_`` return early on meta tensors, so their ops cannot be recorded there."""
+
+    def __init__(self, name: str, original: Callable[..., Any], random: bool) -> None:
+        self.__name__ = name
+        self.original = original
+        self.random = random
+
+    def __call__(self, tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        if not self.random:
+            kwargs.pop("generator", None)
+        return self.original(tensor, *args, **kwargs)
 
 
-_trunc_normal_call.__name__ = "trunc_normal_"
-_ORIGINAL_TRUNC = getattr(torch.nn.init, "_no_grad_trunc_normal_", None)
+#: (module attribute of torch.nn.init, name in the log, draws random values)
+_WHOLE = (
+    ("_no_grad_trunc_normal_", "trunc_normal_", True),
+    ("orthogonal_", "orthogonal_", True),
+    ("sparse_", "sparse_", True),
+    ("dirac_", "dirac_", False),
+)
+
+
+def _patch_sites(attribute: str) -> list[tuple[Any, str, Any]]:
+    """Where an init function is looked up: ``torch.nn.init`` and the table HF
+    transformers copied at import (``transformers.initialization.TORCH_INIT_FUNCTIONS``)."""
+    sites: list[tuple[Any, str, Any]] = [(torch.nn.init, attribute, None)]
+    hf = sys.modules.get("transformers.initialization")
+    table = getattr(hf, "TORCH_INIT_FUNCTIONS", None)
+    if isinstance(table, dict) and attribute in table:
+        sites.append((table, attribute, "item"))
+    return sites
 
 
 @contextlib.contextmanager
 def _whole_calls(recorder: _Recorder) -> Iterator[None]:
-    """Log data-dependent init functions as one op each (restored on exit)."""
-    if _ORIGINAL_TRUNC is None:
-        yield
-        return
-
-    def logged(
-        tensor: torch.Tensor, mean: float, std: float, a: float, b: float, generator: Any = None
-    ) -> torch.Tensor:
-        if _sid(tensor) not in recorder.known:
-            return _ORIGINAL_TRUNC(tensor, mean, std, a, b, generator=generator)
-        with torch.utils._python_dispatch._disable_current_modes():
-            out = _ORIGINAL_TRUNC(tensor, mean, std, a, b, generator=generator)
-        recorder.log_call(_trunc_normal_call, (tensor, mean, std, a, b))
-        return out
-
-    torch.nn.init._no_grad_trunc_normal_ = logged
+    """Log the functions of :data:`_WHOLE` as one op each (restored on exit)."""
+    saved: list[tuple[Any, str, Any, Any]] = []
     try:
+        for attribute, name, random in _WHOLE:
+            original = getattr(torch.nn.init, attribute, None)
+            if original is None:
+                continue
+            call = _WholeCall(name, original, random)
+            for owner, key, kind in _patch_sites(attribute):
+                old = owner[key] if kind == "item" else getattr(owner, key)
+                saved.append((owner, key, kind, old))
+                wrapper = _logged(recorder, call, old)
+                if kind == "item":
+                    owner[key] = wrapper
+                else:
+                    setattr(owner, key, wrapper)
         yield
     finally:
-        torch.nn.init._no_grad_trunc_normal_ = _ORIGINAL_TRUNC
+        for owner, key, kind, old in reversed(saved):
+            if kind == "item":
+                owner[key] = old
+            else:
+                setattr(owner, key, old)
+
+
+def _logged(recorder: _Recorder, call: _WholeCall, old: Callable[..., Any]) -> Callable[..., Any]:
+    def logged(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(tensor, torch.Tensor) or _sid(tensor) not in recorder.known:
+            return old(tensor, *args, **kwargs)
+        with torch.utils._python_dispatch._disable_current_modes():
+            out = old(tensor, *args, **kwargs)
+        kwargs.pop("generator", None)
+        recorder.log_call(call, (tensor, *args), kwargs)
+        return out
+
+    return logged
 
 
 def record(factory: Callable[[], nn.Module]) -> Recording:
@@ -594,11 +667,12 @@ def record_model(model: nn.Module) -> Recording:
     ``initialize_weights``. Tensors they do not write were set by the constructors and
     are ``computed``/``replayed`` (kept). ``model`` is not changed."""
     twin = _meta_twin(model)
-    recorder = _Recorder()
+    recorder = _Recorder(placeholders=True)
     for _, tensor, _ in _tensors(twin):  # the twin's tensors enter the log as fresh storages
         if _sid(tensor) not in recorder.known:
             recorder.placeholder(tensor)
-    with torch.random.fork_rng(devices=[]), recorder, _whole_calls(recorder):
+    modes = (_MetaFactories(redirect=False), recorder, _whole_calls(recorder))
+    with torch.random.fork_rng(devices=[]), modes[0], modes[1], modes[2]:
         for module in _post_order(twin):
             _reset(module)
         hf_init = getattr(twin, "initialize_weights", None)
