@@ -393,15 +393,27 @@ def _output_rules(model: nn.Module, output: Sequence[str]) -> list[Rule]:
     return rules
 
 
+#: Classifier heads of ViTs: timm, torchvision, HF transformers.
+_VIT_HEADS = ("head", "heads.head", "classifier")
+
+
+def _vit_head(model: nn.Module, head: str | None) -> str:
+    if head is not None:
+        return head
+    names = dict(model.named_modules())
+    return next((h for h in _VIT_HEADS if isinstance(names.get(h), nn.Linear)), "head")
+
+
 def _vit_jax(
     model: nn.Module,
     acts: dict,
     *,
     bias: str = "zero",
     bias_value: float = 0.01,
-    head: str = "head",
+    head: str | None = None,
     head_bias: float = 0.0,
 ) -> list[Rule]:
+    head = _vit_head(model, head)
     return [
         Rule(scheme="zeros", name=f"{head}.weight", description="head: zeros"),
         Rule(
@@ -420,14 +432,14 @@ def _vit_jax(
         Rule(
             scheme="truncated_normal",
             args={"std": 0.02},
-            name="*pos_embed*",
-            description="pos_embed: trunc_normal .02",
+            role="position_embedding",
+            description="pos_embed / pos_embedding / position_embeddings: trunc_normal .02",
         ),
         Rule(
             scheme="normal",
             args={"std": 1e-6},
-            name=("*cls_token", "*reg_token"),
-            description="tokens: N(0, 1e-6^2)",
+            role="token",
+            description="cls_token / class_token / reg_token: N(0, 1e-6^2)",
         ),
         Rule(
             scheme="lecun_truncated_normal",
@@ -498,6 +510,46 @@ def _resnet(
     ]
 
 
+# --- hf ----------------------------------------------------------------------------------
+
+
+def _hf(
+    model: nn.Module,
+    acts: dict,
+    *,
+    bias: str = "zero",
+    bias_value: float = 0.01,
+    std: float | None = None,
+) -> list[Rule]:
+    """HF transformers' ``PreTrainedModel._init_weights``: N(0, initializer_range²) for
+    Linear, Conv and Embedding weights (padding row zeroed) and expert stacks, zero
+    biases, norms 1/0 (0 for x·(1+w) norms). No depth scaling, no truncation."""
+    config = getattr(model, "config", None)
+    if std is None:
+        found = getattr(config, "initializer_range", None)
+        std = float(found) if isinstance(found, (int, float)) else 0.02
+    normal = {"std": std}
+    return [
+        *_bias_rules(bias, bias_value),
+        *_norm_rules(model),
+        Rule(
+            scheme="normal",
+            args=normal,
+            role=("weight", "embedding", "expert_weight"),
+            description=f"N(0, {std}^2): config.initializer_range",
+        ),
+        Rule(
+            scheme="normal",
+            args=normal,
+            role="token",
+            description=f"tokens: N(0, {std}^2)",
+        ),
+        *_special_rules(std),
+        Rule(scheme="torch_default", description="everything else: PyTorch default"),
+        *_catch_all(),
+    ]
+
+
 # --- native ------------------------------------------------------------------------------
 
 
@@ -529,6 +581,11 @@ PRESETS: dict[str, tuple[Builder, tuple[str, ...], str]] = {
         _bert,
         ("std", "truncated"),
         "Devlin et al. 2019; HF transformers BertPreTrainedModel._init_weights",
+    ),
+    "hf": (
+        _hf,
+        ("std",),
+        "HF transformers PreTrainedModel._init_weights (transformers 5), std from the config",
     ),
     "llama": (
         _llama,
