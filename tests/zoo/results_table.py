@@ -15,9 +15,9 @@ from __future__ import annotations
 import warnings
 
 import torch
+from tests.zoo.hf_models import ZOO
 
 from initlab.rules import build, init_model
-from tests.zoo.hf_models import ZOO
 
 
 def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -26,9 +26,9 @@ def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-def _try(fn) -> str:  # type: ignore[no-untyped-def]
+def _try(fn, *args) -> str:  # type: ignore[no-untyped-def]
     try:
-        return str(fn())
+        return str(fn(*args))
     except Exception as exc:  # a table cell, not a crash
         return f"error: {str(exc).splitlines()[-1][:60]}"
 
@@ -97,12 +97,12 @@ def main() -> None:
     for family, (factory, inputs) in ZOO.items():
         cells = [
             family,
-            _try(lambda: _auto(factory, "auto")),
-            _try(lambda: _auto(factory, "torch-default")),
-            _try(lambda: _native_torch(factory)),
-            _try(lambda: _native_keyed(factory)),
-            _try(lambda: _hf(factory)),
-            _try(lambda: _meta(factory, inputs)),
+            _try(_auto, factory, "auto"),
+            _try(_auto, factory, "torch-default"),
+            _try(_native_torch, factory),
+            _try(_native_keyed, factory),
+            _try(_hf, factory),
+            _try(_meta, factory, inputs),
         ]
         print("| " + " | ".join(cells) + " |", flush=True)
 

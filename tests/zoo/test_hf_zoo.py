@@ -17,8 +17,9 @@ from torch import nn
 
 pytest.importorskip("transformers")
 
-from initlab.rules import build, init_model, record  # noqa: E402
-from tests.zoo.hf_models import ZOO  # noqa: E402
+from tests.zoo.hf_models import ZOO
+
+from initlab.rules import build, init_model, record
 
 
 @pytest.fixture(autouse=True, scope="module")

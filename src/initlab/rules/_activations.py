@@ -459,7 +459,8 @@ def detect_activations(
     inputs). Without an input, layers of an untraceable model come back undetermined
     (``reason`` says why); so do they when the model raises on the input (its own
     argument checks): detection never raises on the model's behalf. Wrapped models
-    (DataParallel, DDP, ``torch.compile``) are unwrapped: names are the bare model's. Weights are never touched; the fallback runs the model under
+    (DataParallel, DDP, ``torch.compile``) are unwrapped: names are the bare model's.
+    Weights are never touched; the fallback runs the model under
     ``torch.no_grad()`` and restores its buffers, train/eval flags and the global
     RNG state afterwards.
 

@@ -109,7 +109,7 @@ def _to_empty_meta(model: nn.Module, device: torch.device) -> None:
                     if isinstance(tensor, nn.Parameter):
                         new = nn.Parameter(new, requires_grad=tensor.requires_grad)
                     made[id(tensor)] = new
-                slots[local] = made[id(tensor)]  # type: ignore[index]
+                slots[local] = made[id(tensor)]  # type: ignore[index,assignment]
 
 
 def materialize(

@@ -96,8 +96,8 @@ class _Op:
 @dataclass(frozen=True)
 class NativeScheme:
     """What a model's own init leaves in one tensor: ``kind`` is ``normal``, ``uniform``,
-    ``trunc_normal``, ``constant``, ``orthogonal``, ``computed`` (no randomness upstream), ``replayed``
-    (random, with no closed form) or ``unset`` (allocated and never written: a built
+    ``trunc_normal``, ``constant``, ``orthogonal``, ``computed`` (no randomness upstream),
+    ``replayed`` (random, with no closed form) or ``unset`` (allocated and never written: a built
     model's constructor set it, outside any init method); ``args`` the distribution's parameters;
     ``note`` partial writes after it (an embedding's padding row)."""
 
@@ -114,8 +114,7 @@ class NativeScheme:
             text = f"uniform({a['low']:.4g}, {a['high']:.4g})"
         elif self.kind == "trunc_normal":
             text = (
-                f"trunc_normal({a['mean']:.4g}, {a['std']:.4g}, "
-                f"[{a['low']:.4g}, {a['high']:.4g}])"
+                f"trunc_normal({a['mean']:.4g}, {a['std']:.4g}, [{a['low']:.4g}, {a['high']:.4g}])"
             )
         elif self.kind == "constant":
             text = f"constant({a['value']:.4g})"
@@ -192,7 +191,7 @@ class _Recorder(TorchDispatchMode):
             _sid(tensor),
             tuple(tensor.shape),
             tuple(tensor.stride()),
-            tensor.storage_offset(),
+            int(tensor.storage_offset()),
             tensor.dtype,
         )
 

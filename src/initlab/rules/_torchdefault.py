@@ -158,7 +158,7 @@ def _offset_class(cls: type) -> bool:
 def is_offset_norm(module: nn.Module) -> bool:
     """True for norms whose forward scales by ``1 + weight`` (Gemma's RMSNorm), read from
     the class's ``forward`` source; their gain is initialized to 0, not 1."""
-    return is_norm_module(module) and _offset_class(type(module))
+    return is_norm_module(module) and _offset_class(type(module))  # type: ignore[arg-type]
 
 
 def _transposed_linear(module: nn.Module, local: str) -> TorchDefault:
