@@ -204,3 +204,63 @@ def test_wrapped_models_plan_with_bare_names_and_weights() -> None:
     assert not any(e.name.startswith("module.") for e in plan)
     for (name, a), (_, b) in zip(bare.named_parameters(), wrapped.module.named_parameters()):
         assert torch.equal(a, b), name
+
+
+def test_native_preset_on_a_built_model() -> None:
+    factory, _ = ZOO["llama"]
+    model = factory()
+    plan = init_model(model, "native", rng="keyed", seed=0)
+    entry = plan["model.layers.0.mlp.down_proj.weight"]
+    assert entry.scheme == "normal" and entry.std == pytest.approx(0.02)
+    assert plan["model.norm.weight"].rule == "constant(1) [native]"
+
+
+@pytest.mark.parametrize("family", ["llama", "bert", "mixtral", "vit"])
+def test_hf_preset_matches_the_models_own_init(family: str) -> None:
+    factory, _ = ZOO[family]
+    native = {e.name: e.std for e in build(factory, seed=0)[1]}
+    plan = init_model(factory(), "hf", seed=0, dry_run=True)
+    assert not plan.errors
+    weights = [e for e in plan if e.role in ("weight", "embedding", "expert_weight") and e.std]
+    assert weights
+    for entry in weights:
+        assert entry.std == pytest.approx(native[entry.name]), entry.name
+    gpt2 = {e.name: e.std for e in build(ZOO["gpt2"][0], seed=0)[1]}  # negative control
+    plan = init_model(ZOO["gpt2"][0](), "hf", seed=0, dry_run=True)
+    assert any(e.std != pytest.approx(gpt2[e.name]) for e in plan if e.role == "weight")
+
+
+def test_vit_jax_on_hf_naming() -> None:
+    factory, _ = ZOO["vit"]
+    plan = init_model(factory(), "vit-jax", seed=0)
+    assert plan["classifier.weight"].scheme == "zeros"
+    assert plan["vit.embeddings.cls_token"].std == pytest.approx(1e-6)
+    assert plan["vit.embeddings.position_embeddings"].scheme == "truncated_normal"
+
+
+def test_weight_decay_skips_tokens_position_tables_and_layer_scales() -> None:
+    from initlab.rules import decay_report
+
+    rows = {r.name: r for r in decay_report(ZOO["vit"][0]())}
+    assert not rows["vit.embeddings.cls_token"].decay
+    assert not rows["vit.embeddings.position_embeddings"].decay
+    assert rows["vit.layers.0.attention.q_proj.weight"].decay
+    rows = {r.name: r for r in decay_report(ZOO["convnext"][0]())}
+    assert not rows["convnext.encoder.stages.0.layers.0.layer_scale_parameter"].decay
+
+
+def test_weight_decay_follows_no_weight_decay() -> None:
+    from initlab.rules import decay_report
+
+    class Declares(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = nn.Linear(4, 4)
+            self.table = nn.Parameter(torch.zeros(3, 4))
+
+        def no_weight_decay(self) -> set[str]:
+            return {"table"}
+
+    rows = {r.name: r for r in decay_report(Declares())}
+    assert not rows["table"].decay and "no_weight_decay" in rows["table"].reason
+    assert rows["inner.weight"].decay
