@@ -409,8 +409,9 @@ class Recording:
                 return target
             return value
 
+        last_use = _last_uses(ops, {ref.sid for ref in refs.values()})
         with torch.no_grad():
-            for op in ops:
+            for index, op in enumerate(ops):
                 args = tree_map(decode, op.args)
                 kwargs = tree_map(decode, op.kwargs)
                 func = op.func
@@ -421,7 +422,23 @@ class Recording:
                 outputs, _ = tree_flatten(out)
                 for position, sid in op.created:
                     real[sid] = outputs[position]
+                for sid in last_use.get(index, ()):
+                    real.pop(sid, None)  # an intermediate no later op reads: free it now
         return {name: _view(real[ref.sid], ref) for name, ref in refs.items()}
+
+
+def _last_uses(ops: list[_Op], keep: set[int]) -> dict[int, list[int]]:
+    """op index -> the storages (other than ``keep``) no op after it touches."""
+    last: dict[int, int] = {}
+    for index, op in enumerate(ops):
+        flat, _ = tree_flatten((op.args, op.kwargs))
+        for sid in [v.sid for v in flat if isinstance(v, _Ref)] + [s for _, s in op.created]:
+            last[sid] = index
+    freed: dict[int, list[int]] = {}
+    for sid, index in last.items():
+        if sid not in keep:
+            freed.setdefault(index, []).append(sid)
+    return freed
 
 
 def _slice(ops: list[_Op], refs: dict[str, _Ref]) -> list[_Op]:
