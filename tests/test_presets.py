@@ -345,7 +345,7 @@ def test_detected_activations_carry_their_parameters(method: str) -> None:
     assert gain("hardtanh", **found["a"].params) != pytest.approx(gain("hardtanh"))
 
 
-def test_auto_detection_falls_back_only_on_tracing_failures() -> None:
+def test_auto_detection_never_raises_on_the_models_behalf() -> None:
     class Broken(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -354,8 +354,10 @@ def test_auto_detection_falls_back_only_on_tracing_failures() -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             raise RuntimeError("bug in the model")
 
-    with pytest.raises(RuntimeError, match="bug in the model"):
-        detect_activations(Broken())
+    found = detect_activations(Broken(), torch.zeros(1, 4))
+    assert found["fc"].name is None
+    assert "the model raised RuntimeError: bug in the model" in found["fc"].reason
+    assert "probe forward raised RuntimeError" in found["fc"].reason
     found = detect_activations(_UntraceableBN())
     assert found["fc"].method == "none" and found["fc"].name is None
     assert found["fc"].reason.startswith("torch.fx could not trace the model: TraceError")

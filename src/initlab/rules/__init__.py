@@ -18,7 +18,9 @@ from initlab.rules._apply import (
     init_model,
     unwrap_model,
 )
+from initlab.rules._build import build
 from initlab.rules._meta import materialize
+from initlab.rules._native import NativeScheme, Recording, native_rules, record, record_model
 from initlab.rules._plan import CheckpointReport, Plan, PlanEntry
 from initlab.rules._presets import PRESETS, Preset, preset
 from initlab.rules._roles import ROLES, is_norm_module, parameter_role
@@ -34,23 +36,29 @@ __all__ = [
     "DecayConfig",
     "DetectedActivation",
     "InitOptions",
+    "NativeScheme",
     "PartialWriteError",
     "Plan",
     "PlanEntry",
     "Preset",
+    "Recording",
     "Rule",
     "RuleSet",
     "TieConflictWarning",
     "UnusedRuleWarning",
+    "build",
     "decay_report",
     "detect_activations",
     "init_model",
     "is_norm_module",
     "load_rules",
     "materialize",
+    "native_rules",
     "param_groups",
     "parameter_role",
     "preset",
+    "record",
+    "record_model",
     "save_rules",
     "unwrap_model",
 ]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import operator
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,7 @@ from torch.utils._pytree import tree_flatten
 from initlab._activations import ACTIVATIONS, function_activation, module_activation
 from initlab.rules._roles import is_norm_module
 
-__all__ = ["DetectedActivation", "detect_activations", "is_layer"]
+__all__ = ["DetectedActivation", "detect_activations", "is_layer", "unwrap_model"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,8 @@ _TRANSPARENT_FUNCTIONS: tuple[Any, ...] = (
     torch.Tensor.__getitem__,
     torch.permute,
     torch.transpose,
+    torch.cat,
+    torch.concat,
     operator.getitem,
     operator.add,
     operator.iadd,
@@ -99,7 +101,12 @@ _TRANSPARENT_FUNCTIONS: tuple[Any, ...] = (
     "contiguous",
     "permute",
     "transpose",
+    "cat",
 )
+#: Shape-preserving modules of timm and torchvision, by class name (neither imports here).
+_TRANSPARENT_NAMES = ("DropPath", "StochasticDepth", "Permute", "DropBlock2d")
+#: Reads of a tensor's metadata, not of its values (``x.shape``, ``x.size(0)``, ``x.ndim``).
+_METADATA_METHODS = ("size", "dim", "numel", "ndimension", "stride", "is_contiguous")
 _TRANSPARENT_MODULES = (
     nn.Dropout,
     nn.Dropout1d,
@@ -140,6 +147,8 @@ def _module_kind(module: nn.Module) -> tuple[str, Any]:
         return ("act", found)
     if isinstance(module, _TRANSPARENT_MODULES) or is_norm_module(module):
         return ("through", None)
+    if type(module).__name__ in _TRANSPARENT_NAMES:
+        return ("through", None)
     if is_layer(module):
         return ("act", ("linear", {}))
     return ("other", None)
@@ -176,6 +185,8 @@ class _FxWalker:
                 return self.follow(user, depth + 1)
             return act if kind == "act" else None
         target = user.target
+        if (user.op == "call_method" and target in _METADATA_METHODS) or target is getattr:
+            return ("skip", {})  # x.shape, x.size(0), x.ndim: metadata, not values
         act = _function_activation(target, user.args, dict(user.kwargs))
         if act is not None:
             return act
@@ -334,13 +345,24 @@ def _detect_hooks(
         handles.append(module.register_forward_hook(_tagger(tracer, name)))
     try:
         with _isolated(model), torch.no_grad(), tracer:
-            args = example_input if isinstance(example_input, tuple) else (example_input,)
-            output = model(*args)
+            output = _call(model, example_input)
+    except Exception as exc:  # the model's own checks: this input cannot be traced
+        why = f"the probe forward raised {type(exc).__name__}: {exc}"
+        reason = f"{reason}; {why}" if reason else why
+        return {name: DetectedActivation(None, {}, "none", reason) for name, _ in layers}
     finally:
         for handle in handles:
             handle.remove()
     flat, _ = tree_flatten(output)
     return tracer.result(tracer.layers_of(flat), [n for n, _ in layers], reason)
+
+
+def _call(model: nn.Module, example_input: Any) -> Any:
+    """``model(**inputs)`` for a dict (HF models), ``model(*inputs)`` for a tuple."""
+    if isinstance(example_input, Mapping):
+        return model(**example_input)
+    args = example_input if isinstance(example_input, tuple) else (example_input,)
+    return model(*args)
 
 
 @contextlib.contextmanager
@@ -406,15 +428,39 @@ def _is_trace_failure(exc: Exception) -> bool:
     return origin.startswith(_FX_DIR + os.sep)
 
 
+#: Wrappers that hold the real model in one attribute: DataParallel and
+#: DistributedDataParallel (``module``), ``torch.compile``'s OptimizedModule (``_orig_mod``).
+_WRAPPERS = (("DataParallel", "module"), ("DistributedDataParallel", "module"))
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model inside DataParallel, DistributedDataParallel and ``torch.compile``
+    wrappers (nested ones too), so that names and per-name seeds are the bare model's."""
+    while True:
+        names = [cls.__name__ for cls in type(model).__mro__]
+        inner = None
+        if "OptimizedModule" in names:
+            inner = getattr(model, "_orig_mod", None)
+        for wrapper, attribute in _WRAPPERS:
+            if wrapper in names:
+                inner = getattr(model, attribute, None)
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner
+
+
 def detect_activations(
     model: nn.Module, example_input: Any = None, *, method: str = "auto"
 ) -> dict[str, DetectedActivation]:
     """The activation following every Linear/Conv layer, keyed by qualified module name.
 
     ``method="auto"`` tries ``torch.fx`` first and falls back to execution tracing
-    on ``example_input`` (a tensor or a tuple of positional inputs). Without an
-    input, layers of an untraceable model come back undetermined (``reason`` says
-    why). Weights are never touched; the fallback runs the model under
+    on ``example_input`` (a tensor, a tuple of positional inputs or a dict of keyword
+    inputs). Without an input, layers of an untraceable model come back undetermined
+    (``reason`` says why); so do they when the model raises on the input (its own
+    argument checks): detection never raises on the model's behalf. Wrapped models
+    (DataParallel, DDP, ``torch.compile``) are unwrapped: names are the bare model's.
+    Weights are never touched; the fallback runs the model under
     ``torch.no_grad()`` and restores its buffers, train/eval flags and the global
     RNG state afterwards.
 
@@ -424,14 +470,16 @@ def detect_activations(
     """
     if method not in ("auto", "fx", "hooks"):
         raise ValueError(f"method={method!r} is not one of 'auto', 'fx', 'hooks'")
+    model = unwrap_model(model)
     reason = ""
     if method in ("auto", "fx"):
         try:
             return _detect_fx(model)
-        except Exception as exc:  # narrowed at once: only torch.fx's own failures fall back
-            if method == "fx" or not _is_trace_failure(exc):
+        except Exception as exc:  # torch.fx's failures, and the model's own checks on proxies
+            if method == "fx":
                 raise
-            reason = f"torch.fx could not trace the model: {type(exc).__name__}: {exc}"
+            origin = "" if _is_trace_failure(exc) else "the model raised "
+            reason = f"torch.fx could not trace the model: {origin}{type(exc).__name__}: {exc}"
     if example_input is None:
         return {
             name: DetectedActivation(None, {}, "none", reason)

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from initlab._validation import _caller_stacklevel, check_choice, check_device
+from initlab.rules._activations import unwrap_model
 from initlab.rules._checkpoint import StateLike, load_state, map_names, match_checkpoint
 from initlab.rules._plan import CheckpointReport, Plan
 from initlab.rules._presets import Preset, resolve_rules
@@ -82,15 +83,7 @@ class InitOptions:
             raise ValueError("pass either seed= or generator= (the shared-generator parity mode)")
 
 
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The model inside ``nn.DataParallel``, ``DistributedDataParallel`` and
-    ``torch.compile`` wrappers: the same names (no ``module.``/``_orig_mod.`` prefix),
-    so the same seed gives the same weights as for the bare model.
-
-    >>> net = nn.Linear(2, 2)
-    >>> unwrap_model(nn.DataParallel(net)) is net
-    True
-    """
+def _check_model(model: object) -> None:
     if not isinstance(model, nn.Module):
         shown = repr(model)
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
@@ -98,13 +91,6 @@ def unwrap_model(model: nn.Module) -> nn.Module:
             f"model={shown} is a {type(model).__name__}, not a torch.nn.Module; "
             "wrap a list of layers in nn.Sequential or nn.ModuleList"
         )
-    while True:
-        if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-            model = model.module
-        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):  # torch.compile
-            model = model._orig_mod  # type: ignore[assignment]
-        else:
-            return model
 
 
 def _check_norm_types(model: nn.Module, norm_types: tuple[str | type, ...]) -> list[str]:
@@ -191,6 +177,7 @@ def init_model(
         prefix_map=prefix_map,
         norm_types=tuple(norm_types),
     )
+    _check_model(model)
     model = unwrap_model(model)
     activations = LazyActivations(model, example_input)
     rules = resolve_rules(rules_or_preset, model, activations)

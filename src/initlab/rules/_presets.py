@@ -24,6 +24,7 @@ from initlab._validation import check_choice, unknown_name_error
 from initlab.rules._activations import DetectedActivation, is_layer
 from initlab.rules._roles import is_norm_module
 from initlab.rules._rules import Rule, RuleSet, rules_from
+from initlab.rules._torchdefault import is_offset_norm
 
 __all__ = ["PRESETS", "Preset", "preset", "resolve_rules"]
 
@@ -80,8 +81,20 @@ def _bias_rules(bias: str, bias_value: float, default: str = "zero") -> list[Rul
     return [Rule(scheme="torch_default", role="bias", description="bias: PyTorch default")]
 
 
-def _norm_rules() -> list[Rule]:
+def _norm_rules(model: nn.Module) -> list[Rule]:
+    offset = sorted({type(m).__name__ for m in model.modules() if is_offset_norm(m)})
+    rules = []
+    if offset:
+        rules.append(
+            Rule(
+                scheme="zeros",
+                module=tuple(offset),
+                role="norm_scale",
+                description="norm computing x*(1+w): gain 0 (effective gain 1)",
+            )
+        )
     return [
+        *rules,
         Rule(scheme="ones", role="norm_scale", description="norm scale: ones"),
         Rule(scheme="zeros", role="norm_shift", description="norm shift: zeros"),
     ]
@@ -95,6 +108,46 @@ def _torch_default(
 ) -> list[Rule]:
     rules = [] if bias == "torch" else _bias_rules(bias, bias_value)
     return [*rules, Rule(scheme="torch_default", description="PyTorch module default")]
+
+
+# --- tensors that are not a layer's weight ----------------------------------------------
+
+#: Roles whose values are hyperparameters or computed by the model (layer-scale init
+#: value, CLIP's log(1/0.07), Mamba's log(1..N), weight-norm's g and v): kept, and listed.
+KEPT_ROLES = ("layer_scale", "logit_scale", "state_space", "parametrization")
+
+
+def _special_rules(std: float = 0.02) -> list[Rule]:
+    """Documented defaults for tokens, position tables and the kept roles.
+
+    Tokens, learned absolute position embeddings and relative-position bias tables get
+    trunc_normal(0, std) cut at ±2σ, the HF ViT / timm ViT and Swin convention; the roles
+    in :data:`KEPT_ROLES` keep the values the model's constructor gave them.
+    """
+    trunc = {"std": std, "trunc_std_multiple": 2.0}
+    return [
+        Rule(
+            scheme="truncated_normal",
+            args=trunc,
+            role=("token", "position_embedding", "relative_position"),
+            description=f"token / position table: trunc_normal(0, {std}), timm/HF ViT",
+        ),
+        Rule(
+            scheme="keep",
+            role=KEPT_ROLES,
+            description="layer scale, logit scale, state-space or parametrization: kept",
+        ),
+    ]
+
+
+def _catch_all() -> list[Rule]:
+    return [
+        Rule(
+            scheme="keep",
+            role=("other", "scalar"),
+            description="no documented default: values kept",
+        )
+    ]
 
 
 # --- auto ------------------------------------------------------------------------------
@@ -169,10 +222,19 @@ def _auto(
             role="weight",
             description="auto: layer not reached by tracing",
         ),
+        Rule(
+            scheme="variance_scaling",
+            args={"scale": 1.0, "distribution": "normal"},
+            role="expert_weight",
+            layout="experts",
+            description="expert stack: variance_scaling(1) per expert (experts layout)",
+        ),
         *_recurrent_rules(recurrent_orthogonal, forget_bias),
         *_bias_rules(bias, bias_value),
-        *_norm_rules(),
+        *_norm_rules(model),
+        *_special_rules(),
         Rule(scheme="torch_default", description="everything else: PyTorch default"),
+        *_catch_all(),
     ]
     return rules
 
@@ -231,7 +293,7 @@ def _gpt2(
     return [
         *residual_rules,
         *_bias_rules(bias, bias_value),
-        *_norm_rules(),
+        *_norm_rules(model),
         Rule(
             scheme="normal",
             args={"std": std},
@@ -256,7 +318,7 @@ def _bert(
         scheme, args = "normal", {"std": std}
     return [
         *_bias_rules(bias, bias_value),
-        *_norm_rules(),
+        *_norm_rules(model),
         Rule(
             scheme=scheme,
             args=args,
@@ -305,7 +367,7 @@ def _llama(
         *rules,
         *_output_rules(model, output),
         *_bias_rules(bias, bias_value),
-        *_norm_rules(),
+        *_norm_rules(model),
         Rule(scheme="normal", args={"std": 1.0}, role="embedding", description="embedding N(0, 1)"),
         Rule(
             scheme="truncated_normal",
@@ -332,15 +394,27 @@ def _output_rules(model: nn.Module, output: Sequence[str]) -> list[Rule]:
     return rules
 
 
+#: Classifier heads of ViTs: timm, torchvision, HF transformers.
+_VIT_HEADS = ("head", "heads.head", "classifier")
+
+
+def _vit_head(model: nn.Module, head: str | None) -> str:
+    if head is not None:
+        return head
+    names = dict(model.named_modules())
+    return next((h for h in _VIT_HEADS if isinstance(names.get(h), nn.Linear)), "head")
+
+
 def _vit_jax(
     model: nn.Module,
     acts: dict,
     *,
     bias: str = "zero",
     bias_value: float = 0.01,
-    head: str = "head",
+    head: str | None = None,
     head_bias: float = 0.0,
 ) -> list[Rule]:
+    head = _vit_head(model, head)
     return [
         Rule(scheme="zeros", name=f"{head}.weight", description="head: zeros"),
         Rule(
@@ -359,14 +433,14 @@ def _vit_jax(
         Rule(
             scheme="truncated_normal",
             args={"std": 0.02},
-            name="*pos_embed*",
-            description="pos_embed: trunc_normal .02",
+            role="position_embedding",
+            description="pos_embed / pos_embedding / position_embeddings: trunc_normal .02",
         ),
         Rule(
             scheme="normal",
             args={"std": 1e-6},
-            name=("*cls_token", "*reg_token"),
-            description="tokens: N(0, 1e-6^2)",
+            role="token",
+            description="cls_token / class_token / reg_token: N(0, 1e-6^2)",
         ),
         Rule(
             scheme="lecun_truncated_normal",
@@ -383,7 +457,7 @@ def _vit_jax(
             description="packed qkv: Glorot per chunk",
         ),
         *_bias_rules(bias, bias_value),
-        *_norm_rules(),
+        *_norm_rules(model),
     ]
 
 
@@ -431,10 +505,62 @@ def _resnet(
             role="weight",
             description="conv: Kaiming normal fan_out",
         ),
-        *_norm_rules(),
+        *_norm_rules(model),
         *_bias_rules(bias, bias_value),
         Rule(scheme="torch_default", module="Linear", description="classifier: PyTorch default"),
     ]
+
+
+# --- hf ----------------------------------------------------------------------------------
+
+
+def _hf(
+    model: nn.Module,
+    acts: dict,
+    *,
+    bias: str = "zero",
+    bias_value: float = 0.01,
+    std: float | None = None,
+) -> list[Rule]:
+    """HF transformers' ``PreTrainedModel._init_weights``: N(0, initializer_range²) for
+    Linear, Conv and Embedding weights (padding row zeroed) and expert stacks, zero
+    biases, norms 1/0 (0 for x·(1+w) norms). No depth scaling, no truncation."""
+    config = getattr(model, "config", None)
+    if std is None:
+        found = getattr(config, "initializer_range", None)
+        std = float(found) if isinstance(found, (int, float)) else 0.02
+    normal = {"std": std}
+    return [
+        *_bias_rules(bias, bias_value),
+        *_norm_rules(model),
+        Rule(
+            scheme="normal",
+            args=normal,
+            role=("weight", "embedding", "expert_weight"),
+            description=f"N(0, {std}^2): config.initializer_range",
+        ),
+        Rule(
+            scheme="normal",
+            args=normal,
+            role="token",
+            description=f"tokens: N(0, {std}^2)",
+        ),
+        *_special_rules(std),
+        Rule(scheme="torch_default", description="everything else: PyTorch default"),
+        *_catch_all(),
+    ]
+
+
+# --- native ------------------------------------------------------------------------------
+
+
+def _native(
+    model: nn.Module, acts: dict, *, bias: str | None = None, bias_value: float = 0.01
+) -> list[Rule]:
+    from initlab.rules._native import record_model
+
+    rules = [] if bias is None else _bias_rules(bias, bias_value)
+    return [*rules, *record_model(model).rules().rules]
 
 
 Builder = Callable[..., list[Rule]]
@@ -457,6 +583,11 @@ PRESETS: dict[str, tuple[Builder, tuple[str, ...], str]] = {
         ("std", "truncated"),
         "Devlin et al. 2019; HF transformers BertPreTrainedModel._init_weights",
     ),
+    "hf": (
+        _hf,
+        ("std",),
+        "HF transformers PreTrainedModel._init_weights (transformers 5), std from the config",
+    ),
     "llama": (
         _llama,
         ("std", "depth_init", "n_layer", "scaled", "output"),
@@ -466,6 +597,11 @@ PRESETS: dict[str, tuple[Builder, tuple[str, ...], str]] = {
         _vit_jax,
         ("head", "head_bias"),
         "timm vision_transformer init_weights_vit_jax (big_vision)",
+    ),
+    "native": (
+        _native,
+        (),
+        "the model's own init methods (reset_parameters, HF initialize_weights), recorded",
     ),
     "resnet": (
         _resnet,

@@ -32,6 +32,7 @@ from initlab.rules._fills import (
     torch_default_fill,
 )
 from initlab.rules._layouts import module_layout
+from initlab.rules._meta import meta_problems
 from initlab.rules._plan import Plan, PlanEntry
 from initlab.rules._roles import TensorSite, buffer_sites, is_norm_module, parameter_role
 from initlab.rules._roles import parameter_sites as _parameter_sites
@@ -303,14 +304,9 @@ def _rule_fill(index: int, rule: Rule, target: Target, ctx: _Context) -> Fill:
 
 
 def _uncovered(target: Target, site: TensorSite, ctx: _Context) -> Fill:
-    on_meta = site.tensor.device.type == "meta"
     if target.role == "buffer":
-        if on_meta:
-            ctx.errors.append(
-                f"{site.name}: buffer on the meta device has no values to keep (a buffer the "
-                "model computes, such as a RoPE table); add a rule with role 'buffer', or "
-                "initialize with the 'native' preset"
-            )
+        # On meta, materialize() recomputes it from the model's own init methods, or
+        # meta_problems() names it as a plan error.
         return KeepFill(scheme="keep", note="buffer kept (no rule)")
     if target.role == "frozen":
         return KeepFill(
@@ -325,9 +321,7 @@ def _uncovered(target: Target, site: TensorSite, ctx: _Context) -> Fill:
     if ctx.default == "torch" and default is not None:
         default.source, default.note = "torch-default", "no rule: PyTorch's default drawn"
         return default
-    if ctx.default == "keep" and on_meta:
-        ctx.errors.append(f"{site.name}: meta tensor has no values to keep; add a rule for it")
-    elif ctx.default == "torch":
+    if ctx.default == "torch":
         ctx.errors.append(
             f"{site.name}: no rule and no PyTorch default for {type(target.module).__name__}."
             f"{target.local}; add a rule, or pass default='keep'"
@@ -389,8 +383,6 @@ def _resolve_site(site: TensorSite, ctx: _Context) -> Action:
             if isinstance(special, Exception):
                 raise special
             fill = special if special is not None else _rule_fill(index, rule, target, ctx)
-            if isinstance(fill, KeepFill) and site.tensor.device.type == "meta":
-                raise ValueError("a tensor on the meta device has no values to keep")
         _describe(entry, fill)
     except (ValueError, TypeError, RuntimeError) as exc:
         where = "" if entry.rule_index is None else f", rule #{entry.rule_index}"
@@ -492,7 +484,8 @@ def build_plan(
         )
     if warn_unused:
         _warn_unused(rules, ctx)
-    plan.errors.extend(ctx.errors)
+    written = {a.site.name for a in actions if not isinstance(a.fill, KeepFill)}
+    plan.errors.extend(ctx.errors + meta_problems(model, written=written))
     if default == "error" and ctx.uncovered:
         plan.errors.append(
             f"{len(ctx.uncovered)} tensor(s) matched no rule: {', '.join(ctx.uncovered)} "

@@ -8,6 +8,7 @@ owning module's type and the tensor's local name, never from tensor values.
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -35,6 +36,14 @@ ROLES = (
     "attention_in_proj",
     "attention_bias_kv",
     "scalar",
+    "token",
+    "position_embedding",
+    "relative_position",
+    "layer_scale",
+    "logit_scale",
+    "state_space",
+    "expert_weight",
+    "parametrization",
     "other",
     "buffer",
     "running_stats",
@@ -68,6 +77,42 @@ def is_norm_module(module: nn.Module, extra: Iterable[str | type] = ()) -> bool:
     return "norm" in type(module).__name__.lower() and not isinstance(module, nn.Sequential)
 
 
+#: Tensors that are not a layer's weight, by local name (the names HF transformers, timm
+#: and torchvision use). Each role has a documented default in the ``auto`` preset.
+_NAMED_ROLES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "token",
+        re.compile(
+            r"(cls|class|dist|distill|reg|register|mask|sep)_?tokens?|class_embedding|"
+            r"masked_spec_embed|mask_emb"
+        ),
+    ),
+    (
+        "position_embedding",
+        re.compile(r"(absolute_)?pos(ition(al)?)?_?(embed(ding)?s?|emb|enc(oding)?)"),
+    ),
+    (
+        "relative_position",
+        re.compile(r"relative_position_bias_table|attention_biases|rel_pos(_\w+)?|rel_h|rel_w"),
+    ),
+    ("layer_scale", re.compile(r"gamma(_\d)?|layer_scale(_\w+)?|lambda_?\d|ls\d")),
+    ("logit_scale", re.compile(r"logit_(scale|bias)|(logit_)?temperature")),
+    ("state_space", re.compile(r"A_log|A|D|dt_bias|time_(decay|first|faaaa|mix_\w+|maa_\w+)")),
+)
+_EXPERT_NAMES = ("gate_up_proj", "down_proj", "up_proj", "gate_proj", "w1", "w2", "w3")
+
+
+def _named_role(module: nn.Module, local: str, tensor: torch.Tensor) -> str | None:
+    if type(module).__name__ == "ParametrizationList":  # torch.nn.utils.parametrize
+        return "parametrization"
+    if tensor.dim() == 3 and (local in _EXPERT_NAMES or "expert" in type(module).__name__.lower()):
+        return "expert_weight"
+    for role, pattern in _NAMED_ROLES:
+        if pattern.fullmatch(local):
+            return role
+    return None
+
+
 def parameter_role(
     module: nn.Module, local_name: str, tensor: torch.Tensor, norm_types: Iterable[str | type] = ()
 ) -> str:
@@ -88,6 +133,9 @@ def parameter_role(
         return "embedding"
     if is_norm_module(module, norm_types):
         return "norm_shift" if "bias" in local_name else "norm_scale"
+    named = _named_role(module, local_name, tensor)
+    if named is not None:
+        return named
     if local_name == "bias" or local_name.endswith("_bias"):
         return "bias"
     if local_name == "weight" or local_name.endswith("_weight"):

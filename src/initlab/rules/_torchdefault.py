@@ -10,7 +10,10 @@ are bit-identical to PyTorch's.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+import re
 from dataclasses import dataclass
 
 import torch
@@ -30,7 +33,7 @@ from initlab._initializers import (
 )
 from initlab.rules._roles import is_norm_module
 
-__all__ = ["TorchDefault", "torch_default"]
+__all__ = ["TorchDefault", "has_torch_reset", "is_offset_norm", "torch_default"]
 
 _LINEAR_LIKE = (nn.Linear, nn.modules.conv._ConvNd)
 
@@ -105,9 +108,68 @@ def torch_default(module: nn.Module, local: str, parent: nn.Module | None) -> To
         return TorchDefault(RandomNormal(mean=0.0, std=1.0, seed=0))
     if isinstance(module, nn.PReLU) and local == "weight":
         return TorchDefault(Constant(value=float(module.init), seed=0))
-    if is_norm_module(module) and type(module).__module__.startswith("torch.nn"):
-        return _norm(local)
+    if type(module).__name__ == "Conv1D" and local in ("weight", "bias"):
+        return _transposed_linear(module, local)
+    if is_norm_module(module):
+        return _norm_default(module, local)
     return None
+
+
+def _defining_class(module: nn.Module, method: str) -> type | None:
+    """The class in ``module``'s MRO that defines ``method`` (None when none does)."""
+    for cls in type(module).__mro__:
+        if method in vars(cls):
+            return cls
+    return None
+
+
+def has_torch_reset(module: nn.Module) -> bool:
+    """True when ``module``'s ``reset_parameters`` is PyTorch's own (subclasses such as
+    timm's ``LayerNorm2d`` or ``BatchNormAct2d`` inherit it)."""
+    owner = _defining_class(module, "reset_parameters")
+    return owner is not None and owner.__module__.startswith("torch.nn")
+
+
+def _norm_default(module: nn.Module, local: str) -> TorchDefault | None:
+    """PyTorch's norm default; a norm with no ``reset_parameters`` of its own (HF's
+    ``LlamaRMSNorm``, ``T5LayerNorm``) gets ``nn.RMSNorm``'s: gain 1, shift 0. A norm that
+    computes x·(1+w) (Gemma) gets 0, the same effective gain of 1."""
+    if has_torch_reset(module):
+        return _norm(local)
+    if _defining_class(module, "reset_parameters") is not None:
+        return None  # the class wrote its own reset: not PyTorch's default
+    if local == "weight" and is_offset_norm(module):
+        return TorchDefault(Zeros(seed=0))
+    return _norm(local)
+
+
+_OFFSET_GAIN = re.compile(r"1(\.0)?\s*\+\s*self\.weight|self\.weight\s*\+\s*1(\.0)?\b")
+
+
+@functools.lru_cache(maxsize=256)
+def _offset_class(cls: type) -> bool:
+    try:
+        source = inspect.getsource(cls.forward)  # type: ignore[attr-defined]
+    except (OSError, TypeError, AttributeError):
+        return False
+    return _OFFSET_GAIN.search(source) is not None
+
+
+def is_offset_norm(module: nn.Module) -> bool:
+    """True for norms whose forward scales by ``1 + weight`` (Gemma's RMSNorm), read from
+    the class's ``forward`` source; their gain is initialized to 0, not 1."""
+    return is_norm_module(module) and _offset_class(type(module))  # type: ignore[arg-type]
+
+
+def _transposed_linear(module: nn.Module, local: str) -> TorchDefault:
+    """GPT-2's ``Conv1D`` is a Linear stored (in, out): PyTorch's Linear default with the
+    fans read from that layout (``kaiming_uniform(a=√5)``, bias U(±1/√fan_in))."""
+    weight = module.weight
+    assert isinstance(weight, torch.Tensor)
+    if local == "weight":
+        return TorchDefault(KaimingUniform(a=math.sqrt(5), layout="keras", seed=0))
+    fan_in = int(weight.shape[0])
+    return TorchDefault(_uniform(1 / math.sqrt(fan_in)) if fan_in else Zeros(seed=0))
 
 
 def running_stat_default(local: str) -> Initializer | None:

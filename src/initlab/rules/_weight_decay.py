@@ -17,16 +17,57 @@ from torch import nn
 
 from initlab.rules._roles import parameter_role, parameter_sites
 
-__all__ = ["DecayAssignment", "DecayConfig", "decay_report", "param_groups"]
+__all__ = ["DecayAssignment", "DecayConfig", "decay_report", "declared_no_decay", "param_groups"]
 
-_ALWAYS_EXCLUDED = ("bias", "norm_scale", "norm_shift", "recurrent_bias", "attention_bias_kv")
+_ALWAYS_EXCLUDED = (
+    "bias",
+    "norm_scale",
+    "norm_shift",
+    "recurrent_bias",
+    "attention_bias_kv",
+    # timm's and HF's recipes: tokens, position tables, layer-scale gammas and the like
+    "token",
+    "position_embedding",
+    "relative_position",
+    "layer_scale",
+    "logit_scale",
+    "state_space",
+)
+
+
+def declared_no_decay(model: nn.Module) -> tuple[set[str], tuple[str, ...]]:
+    """Names a model declares without weight decay, timm's convention: every submodule's
+    ``no_weight_decay()`` (names relative to it) and ``no_weight_decay_keywords()``
+    (substrings), plus parameters flagged ``_no_weight_decay`` (mamba_ssm's convention)."""
+    names: set[str] = set()
+    keywords: list[str] = []
+    for prefix, module in model.named_modules():
+        dot = f"{prefix}." if prefix else ""
+        for method, found in (("no_weight_decay", names), ("no_weight_decay_keywords", None)):
+            declared = getattr(module, method, None)
+            if not callable(declared):
+                continue
+            try:
+                entries = list(declared())
+            except TypeError:  # a method with required arguments is not timm's
+                continue
+            if found is None:
+                keywords.extend(str(e) for e in entries)
+            else:
+                found.update(f"{dot}{e}" for e in entries)
+    for name, param in model.named_parameters():
+        if getattr(param, "_no_weight_decay", False):
+            names.add(name)
+    return names, tuple(keywords)
 
 
 @dataclass(kw_only=True, frozen=True)
 class DecayConfig:
     """Which parameters are excluded from weight decay.
 
-    Always excluded: biases and normalization scales and shifts. ``embeddings``,
+    Always excluded: biases, normalization scales and shifts, tokens, position tables,
+    layer-scale gammas, logit scales, state-space parameters, and what the model declares
+    (``no_weight_decay()``, see :func:`declared_no_decay`). ``embeddings``,
     ``scalars`` (one-element gates and learnable scales) and ``vectors`` (any other
     1-D parameter, timm's ``ndim <= 1`` rule) are optional. ``no_decay_names`` are
     globs on qualified names; ``norm_types`` extra norm classes or class-name globs.
@@ -59,9 +100,14 @@ class DecayAssignment:
         return asdict(self)
 
 
-def _reason(name: str, role: str, ndim: int, numel: int, config: DecayConfig) -> str | None:
+def _reason(
+    name: str, role: str, ndim: int, numel: int, config: DecayConfig, declared: tuple
+) -> str | None:
     if role in _ALWAYS_EXCLUDED:
         return f"role {role}"
+    names, keywords = declared
+    if name in names or any(k in name for k in keywords):
+        return "declared by the model (no_weight_decay)"
     if any(fnmatch.fnmatchcase(name, p) for p in config.no_decay_names):
         return "no_decay_names"
     if config.embeddings and role == "embedding":
@@ -77,11 +123,13 @@ def decay_report(model: nn.Module, config: DecayConfig | None = None) -> list[De
     """One assignment per trainable parameter storage, in model order."""
     config = config or DecayConfig()
     rows = []
+    declared = declared_no_decay(model)
     for site in parameter_sites(model):
         if not site.tensor.requires_grad:
             continue
         role = parameter_role(site.module, site.local_name, site.tensor, config.norm_types)
-        reason = _reason(site.name, role, site.tensor.dim(), site.tensor.numel(), config)
+        shape = site.tensor.dim(), site.tensor.numel()
+        reason = _reason(site.name, role, *shape, config, declared)
         rows.append(
             DecayAssignment(
                 site.name,

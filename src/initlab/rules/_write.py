@@ -17,6 +17,7 @@ from torch import nn
 
 from initlab.rng import GeneratorLike, KeyedSampler, seeded_generator
 from initlab.rng._shards import is_dtensor
+from initlab.rules._fills import KeepFill
 from initlab.rules._meta import has_meta, materialize
 from initlab.rules._resolve import Action
 from initlab.rules._torchdefault import torch_default
@@ -133,9 +134,9 @@ def _write_one(
             tensor.copy_(scratch)
 
 
-def _place(model: nn.Module, device: torch.device | None) -> None:
+def _place(model: nn.Module, device: torch.device | None, written: set[str]) -> None:
     if has_meta(model):
-        materialize(model, device or "cpu")
+        materialize(model, device or "cpu", written=written)
     elif device is not None:
         model.to(device)
 
@@ -153,7 +154,7 @@ def write_plan(
 
     ``generator``: one shared generator in module construction order (PyTorch parity)."""
     _check_sharded(actions, "torch" if generator is not None else rng)
-    _place(model, device)
+    _place(model, device, {a.site.name for a in actions if not isinstance(a.fill, KeepFill)})
     parity = generator is not None
     steps = _parity_order(model, actions) if parity else [(a, False) for a in actions]
     written: list[str] = []

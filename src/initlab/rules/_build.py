@@ -1,0 +1,70 @@
+"""``initlab.build``: a model from a zero-argument factory, initialized on its device.
+
+The factory runs once on meta while its own init is recorded (:mod:`._native`); nothing is
+allocated or sampled on the CPU. The log is replayed on ``device`` (so every buffer the
+model computes, RoPE tables and position ids included, has its real value), then the
+chosen rules write the weights there. With ``preset="native"`` and ``rng="torch"`` the
+replay *is* the init: equal, bit for bit on the CPU, to ``torch.manual_seed(seed);
+factory()``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from initlab._sampling import derive_seed
+from initlab._validation import check_choice
+from initlab.rules._native import install, record
+from initlab.rules._plan import Plan
+
+__all__ = ["build"]
+
+
+def build(
+    factory: Callable[[], nn.Module],
+    preset: Any = "native",
+    *,
+    rng: str = "torch",
+    seed: int | None = None,
+    device: torch.device | str = "cpu",
+    **init_options: Any,
+) -> tuple[nn.Module, Plan]:
+    """Build ``factory()`` on meta, record its own init, initialize it on ``device``.
+
+    ``preset``: ``"native"`` (the model's own init, see :func:`initlab.rules.native_rules`),
+    any preset name, :class:`~initlab.rules.Preset`, rule set or rule list that
+    :func:`~initlab.rules.init_model` takes; ``rng``/``seed`` as there (``seed=None``
+    draws one and records it in ``plan.seed``); other keywords go to ``init_model``.
+    Returns the model and the plan (``plan.materialized_on`` names the device).
+
+    >>> from torch import nn
+    >>> model, plan = build(lambda: nn.Linear(4, 2), seed=0)
+    >>> torch.manual_seed(0); reference = nn.Linear(4, 2)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> torch.equal(model.weight, reference.weight), plan["weight"].rule
+    (True, 'uniform(-0.5, 0.5) [native]')
+    """
+    from initlab.rules._apply import init_model
+
+    check_choice("rng", rng, ("torch", "keyed"))
+    seed = secrets.randbits(63) if seed is None else seed
+    recording = record(factory)
+    replayed_is_init = isinstance(preset, str) and preset == "native" and rng == "torch"
+    # Random values the rules overwrite still come from a stream of their own.
+    stream = seed if replayed_is_init else derive_seed(seed, "initlab.build replay")
+    model = recording.model
+    install(model, recording.replay(device, stream))
+    rules = recording.rules() if isinstance(preset, str) and preset == "native" else preset
+    if replayed_is_init:
+        plan = init_model(model, rules, seed=seed, dry_run=True, **init_options)
+        plan.check()
+        plan.applied, plan.materialized_on = True, str(torch.device(device))
+        return model, plan
+    plan = init_model(model, rules, seed=seed, rng=rng, **init_options)
+    plan.materialized_on = str(torch.device(device))
+    return model, plan
