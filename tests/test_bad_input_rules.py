@@ -140,7 +140,6 @@ def test_example_input_of_wrong_shape_is_not_ignored() -> None:
     _refused(ValueError, r"example_input.*\(3, 5\)", example_input=torch.zeros(3, 5))
 
 
-@_fix("rules/_activations.py: a dict example_input is passed as keyword inputs (HF models)")
 def test_dict_example_input_is_keyword_inputs() -> None:
     plan = init_model(_Untraceable(), "auto", seed=0, example_input={"x": torch.zeros(3, 4)})
     assert plan["fc1.weight"].activation == "tanh"

@@ -149,6 +149,9 @@ def test_frozen_parameters_are_kept_unless_a_rule_names_them() -> None:
     rules = [{"scheme": "zeros", "role": "frozen"}, {"scheme": "torch_default"}]
     init_model(model, rules, seed=0)
     assert torch.count_nonzero(model[0].weight) == 0
+    model[0].weight.data.fill_(3.0)
+    init_model(model, [{"scheme": "zeros", "name": "0.weight"}, {"scheme": "torch_default"}])
+    assert torch.all(model[0].weight == 3.0)  # a name alone does not reach it
 
 
 class _Untraceable(nn.Module):
@@ -173,7 +176,7 @@ def test_meta_non_persistent_buffer_without_a_rule_fails_naming_it() -> None:
         model = nn.Linear(4, 4)
         model.register_buffer("inv_freq", torch.ones(2), persistent=False)
     plan = init_model(model, "auto", seed=0, device="cpu", dry_run=True)
-    assert any(e.startswith("inv_freq: buffer on the meta device") for e in plan.errors)
+    assert any(e.startswith("inv_freq: meta buffer with no values") for e in plan.errors)
     rules = [{"scheme": "ones", "role": "buffer"}, {"scheme": "torch_default"}]
     init_model(model, rules, seed=0, device="cpu")
     assert torch.equal(model.inv_freq, torch.ones(2))

@@ -232,7 +232,7 @@ def test_meta_custom_buffer_needs_a_rule() -> None:
     with torch.device("meta"):
         model = MLP()
         model.register_buffer("table", torch.empty(3))
-    with pytest.raises(ValueError, match="table: buffer on the meta device has no values"):
+    with pytest.raises(ValueError, match="table: meta buffer with no values"):
         init_model(model, "auto", seed=0, device="cpu")
     rules = [{"scheme": "ones", "name": "table", "role": "buffer"}, {"scheme": "torch_default"}]
     init_model(model, rules, seed=0, device="cpu")

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from initlab._sampling import derive_seed
 from initlab._validation import check_choice
+from initlab.rng import derive_seed
 from initlab.rules._native import install, record
 from initlab.rules._plan import Plan
 

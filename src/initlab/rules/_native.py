@@ -46,6 +46,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
+from initlab.rules._roles import ROLES
 from initlab.rules._rules import Rule, RuleSet
 
 __all__ = ["NativeScheme", "Recording", "native_rules", "record", "record_model"]
@@ -143,10 +144,15 @@ class NativeScheme:
             scheme, args = "constant", {"value": a["value"]}
         elif self.kind == "orthogonal" and a["gain"] > 0:
             scheme, args = "orthogonal", {"gain": a["gain"]}
-        role = ("buffer", "running_stats") if buffer else None
+        # The model's own init writes frozen parameters too (Whisper's sinusoidal table).
+        role = ("buffer", "running_stats") if buffer else PARAMETER_ROLES
         return Rule(
             scheme=scheme, args=args, name=_escape(name), role=role, description=self.label()
         )
+
+
+#: Every role a parameter can have, frozen included (a rule without ``role`` skips frozen).
+PARAMETER_ROLES = tuple(r for r in ROLES if r not in ("buffer", "running_stats"))
 
 
 def _escape(name: str) -> str:
