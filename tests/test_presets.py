@@ -200,7 +200,7 @@ def test_preset_on_model_it_does_not_fit_lists_uncovered() -> None:
 
 
 def test_every_preset_documents_a_source() -> None:
-    assert all(source for _, _, source in PRESETS.values())
+    assert all(spec.source for spec in PRESETS.values())
 
 
 def test_meta_device_materialized_with_ties() -> None:

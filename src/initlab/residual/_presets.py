@@ -19,14 +19,13 @@ from initlab.residual._schemes import (
     fixup_rules,
     rezero_rules,
 )
+from initlab.rules._presets import Preset, register_preset
 from initlab.rules._rules import Rule
 
 __all__ = ["RESIDUAL_PRESETS"]
 
 
 def _auto(model: nn.Module, acts: dict, bias: str, bias_value: float) -> list[Rule]:
-    from initlab.rules._presets import Preset
-
     return (
         Preset(name="auto", options={"bias": bias, "bias_value": bias_value})
         .rules(model, acts)
@@ -72,8 +71,6 @@ def _depth_scaled(
     n_layer: int | None = None,
     branches: Mapping[str, Sequence[Any]] | None = None,
 ) -> list[Rule]:
-    from initlab.rules._presets import Preset
-
     scaled = depth_scaled_rules(model, std=std, n_layer=n_layer, branches=branches)
     rest = Preset(name="gpt2", options={"bias": bias, "bias_value": bias_value, "std": std})
     return [*scaled, *rest.rules(model, acts).rules]
@@ -129,3 +126,7 @@ RESIDUAL_PRESETS: dict[str, tuple[Builder, tuple[str, ...], str]] = {
         "auto elsewhere",
     ),
 }
+
+
+for _name, (_builder, _options, _source) in RESIDUAL_PRESETS.items():
+    register_preset(_name, _builder, options=_options, source=_source)

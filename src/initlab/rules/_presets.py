@@ -26,7 +26,7 @@ from initlab.rules._roles import is_norm_module
 from initlab.rules._rules import Rule, RuleSet, rules_from
 from initlab.rules._torchdefault import is_offset_norm
 
-__all__ = ["PRESETS", "Preset", "preset", "resolve_rules"]
+__all__ = ["PRESETS", "Preset", "PresetSpec", "preset", "register_preset", "resolve_rules"]
 
 BIAS_CHOICES = ("zero", "positive", "torch")
 
@@ -41,7 +41,7 @@ class Preset:
     def __post_init__(self) -> None:
         if self.name not in PRESETS:
             raise unknown_name_error("preset", self.name, PRESETS)
-        _, allowed, _ = PRESETS[self.name]
+        allowed = PRESETS[self.name].options
         unknown = sorted(set(self.options) - set(allowed) - {"bias", "bias_value"})
         if unknown:
             raise TypeError(
@@ -54,10 +54,11 @@ class Preset:
         self, model: nn.Module, activations: Mapping[str, DetectedActivation] | None = None
     ) -> RuleSet:
         """The rules this preset gives ``model``."""
-        builder, _, source = PRESETS[self.name]
+        spec = PRESETS[self.name]
         # Passed as given: a lazy mapping traces the model only if the builder reads it.
-        rules = builder(model, activations if activations is not None else {}, **self.options)
-        return RuleSet(rules=rules, name=self.name, source=source)
+        acts = activations if activations is not None else {}
+        rules = spec.builder(model, acts, **self.options)
+        return RuleSet(rules=rules, name=self.name, source=spec.source)
 
 
 def preset(name: str, **options: Any) -> Preset:
@@ -565,8 +566,37 @@ def _native(
 
 Builder = Callable[..., list[Rule]]
 
+
 #: name -> (builder, option names, documented source).
-PRESETS: dict[str, tuple[Builder, tuple[str, ...], str]] = {
+@dataclass(frozen=True)
+class PresetSpec:
+    """A registered preset: the rule builder, the options it takes, and what it reproduces
+    (a source a reader can look up)."""
+
+    name: str
+    builder: Builder
+    options: tuple[str, ...]
+    source: str
+
+
+#: Every preset by name; other packages add theirs with :func:`register_preset`.
+PRESETS: dict[str, PresetSpec] = {}
+
+
+def register_preset(
+    name: str, builder: Builder, *, options: Sequence[str] = (), source: str
+) -> PresetSpec:
+    """Add a preset (refused if the name is taken: a refused call changes nothing)."""
+    if name in PRESETS:
+        raise ValueError(f"preset name {name!r} is already registered")
+    if not source:
+        raise ValueError(f"preset {name!r} needs a source a reader can look up")
+    spec = PresetSpec(name=name, builder=builder, options=tuple(options), source=source)
+    PRESETS[name] = spec
+    return spec
+
+
+for _name, (_builder, _options, _source) in {
     "torch-default": (_torch_default, (), "torch.nn module reset_parameters (torch 2.x)"),
     "auto": (
         _auto,
@@ -608,12 +638,8 @@ PRESETS: dict[str, tuple[Builder, tuple[str, ...], str]] = {
         ("zero_init_residual", "block_types"),
         "torchvision models/resnet.py; Goyal et al. 2017 zero-gamma",
     ),
-}
-# Residual-aware presets (fixup, rezero, depth-scaled, deepnet) live in initlab.residual;
-# imported after the table so that package can use this one's modules without a cycle.
-from initlab.residual._presets import RESIDUAL_PRESETS  # noqa: E402
-
-PRESETS.update(RESIDUAL_PRESETS)
+}.items():
+    register_preset(_name, _builder, options=_options, source=_source)
 
 
 def resolve_rules(
