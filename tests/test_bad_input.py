@@ -37,7 +37,7 @@ def test_too_few_dims_names_shape_and_fix(fn):
 
 def test_initializer_objects_raise_the_same_on_vectors():
     with pytest.raises(ValueError, match=r"shape \(7,\) with fewer than 2 dimensions"):
-        initlab.HeNormal(seed=0)(7)
+        initlab.initializers.HeNormal(seed=0)(7)
 
 
 def test_zero_element_warns_no_op_same_object():
@@ -49,7 +49,11 @@ def test_zero_element_warns_no_op_same_object():
 
 
 def test_meta_is_no_op_for_objects_too(recwarn):
-    for init in (initlab.HeNormal(seed=0), initlab.Orthogonal(seed=0), initlab.Identity()):
+    for init in (
+        initlab.initializers.HeNormal(seed=0),
+        initlab.initializers.Orthogonal(seed=0),
+        initlab.initializers.Identity(),
+    ):
         t = init((4, 3, 3, 3), device="meta")
         assert t.is_meta and t.shape == (4, 3, 3, 3)
     assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
@@ -103,7 +107,7 @@ def test_non_finite_constant_in_float_tensor_is_allowed_like_pytorch():
     # the Constant initializer object, which is configuration, rejects it.
     assert torch.isnan(initlab.constant_(torch.empty(2), math.nan)).all()
     with pytest.raises(ValueError, match=r"value=nan must be finite"):
-        initlab.Constant(value=math.nan)
+        initlab.initializers.Constant(value=math.nan)
 
 
 def test_not_a_tensor():
@@ -142,14 +146,14 @@ def test_unknown_distribution():
     ):
         initlab.variance_scaling_(torch.empty(3, 3), distribution="normla")
     with pytest.raises(ValueError, match=r"distribution='gaussian' is not one of"):
-        initlab.VarianceScaling(distribution="gaussian")
+        initlab.initializers.VarianceScaling(distribution="gaussian")
 
 
 def test_unknown_nonlinearity():
     with pytest.raises(ValueError, match=r"Unsupported nonlinearity gelu"):
         initlab.kaiming_normal_(torch.empty(3, 3), nonlinearity="gelu")
     with pytest.raises(ValueError, match=r"Unsupported nonlinearity relu6"):
-        initlab.KaimingNormal(nonlinearity="relu6")
+        initlab.initializers.KaimingNormal(nonlinearity="relu6")
 
 
 def test_unknown_layout():
@@ -158,7 +162,7 @@ def test_unknown_layout():
     ):
         initlab.xavier_uniform_(torch.empty(3, 3), layout="tourch")
     with pytest.raises(ValueError, match=r"layout='kers' is not one of .*did you mean 'keras'"):
-        initlab.HeNormal(layout="kers")
+        initlab.initializers.HeNormal(layout="kers")
 
 
 def test_unknown_initializer_name():
@@ -167,9 +171,9 @@ def test_unknown_initializer_name():
         match=r"initializer='glorot_unifrom' is not one of 'constant', .* "
         r"\(did you mean 'glorot_uniform'\?\)",
     ):
-        initlab.get("glorot_unifrom")
+        initlab.initializers.get("glorot_unifrom")
     with pytest.raises(ValueError, match=r"initializer='zzzz' is not one of [^(]*$"):
-        initlab.get("zzzz")
+        initlab.initializers.get("zzzz")
 
 
 # --- numeric arguments ---------------------------------------------------------------------
@@ -181,9 +185,9 @@ def test_negative_std():
     with pytest.raises(ValueError, match=r"std=-0.5 must be >= 0"):
         initlab.sparse_(torch.empty(3, 3), 0.1, std=-0.5)
     with pytest.raises(ValueError, match=r"std=-0.5 must be >= 0"):
-        initlab.RandomNormal(std=-0.5)
+        initlab.initializers.RandomNormal(std=-0.5)
     with pytest.raises(ValueError, match=r"std=0.0 must be > 0"):
-        initlab.TruncatedNormal(std=0.0)
+        initlab.initializers.TruncatedNormal(std=0.0)
 
 
 @pytest.mark.parametrize("scale", [0.0, -1.0])
@@ -191,9 +195,9 @@ def test_non_positive_scale(scale):
     with pytest.raises(ValueError, match=rf"scale={scale!r} must be > 0"):
         initlab.variance_scaling_(torch.empty(3, 3), scale)
     with pytest.raises(ValueError, match=rf"scale={scale!r} must be > 0"):
-        initlab.VarianceScaling(scale=scale)
+        initlab.initializers.VarianceScaling(scale=scale)
     with pytest.raises(ValueError, match=rf"gain={scale!r} must be > 0"):
-        initlab.GlorotUniform(gain=scale)
+        initlab.initializers.GlorotUniform(gain=scale)
 
 
 @pytest.mark.parametrize("sparsity", [-0.1, 1.5])
@@ -201,7 +205,7 @@ def test_sparsity_outside_unit_interval(sparsity):
     with pytest.raises(ValueError, match=rf"sparsity={sparsity!r} must lie in \[0.0, 1.0\]"):
         initlab.sparse_(torch.empty(4, 4), sparsity)
     with pytest.raises(ValueError, match=rf"sparsity={sparsity!r} must lie in \[0.0, 1.0\]"):
-        initlab.Sparse(sparsity=sparsity)
+        initlab.initializers.Sparse(sparsity=sparsity)
 
 
 @pytest.mark.parametrize("sparsity", [0.0, 1.0])
@@ -227,9 +231,9 @@ def test_nan_and_inf_arguments(value):
         (lambda: initlab.variance_scaling_(t, value), "scale"),
         (lambda: initlab.sparse_(t, value), "sparsity"),
         (lambda: initlab.positive_bias_(t, value), "value"),
-        (lambda: initlab.RandomUniform(low=value), "low"),
-        (lambda: initlab.HeNormal(negative_slope=value), "negative_slope"),
-        (lambda: initlab.TruncatedNormal(mean=value), "mean"),
+        (lambda: initlab.initializers.RandomUniform(low=value), "low"),
+        (lambda: initlab.initializers.HeNormal(negative_slope=value), "negative_slope"),
+        (lambda: initlab.initializers.TruncatedNormal(mean=value), "mean"),
     ]
     for call, arg in cases:
         if value == math.inf and arg in ("std", "scale"):
@@ -252,7 +256,7 @@ def test_uniform_bounds_order():
     with pytest.raises(ValueError, match=r"a=1.0 must not exceed b=0.0 in uniform_"):
         initlab.uniform_(torch.empty(3), 1.0, 0.0)
     with pytest.raises(ValueError, match=r"low=1.0 must not exceed high=0.0"):
-        initlab.RandomUniform(low=1.0, high=0.0)
+        initlab.initializers.RandomUniform(low=1.0, high=0.0)
 
 
 # --- groups --------------------------------------------------------------------------------------
@@ -266,7 +270,7 @@ def test_groups_not_dividing_channels():
     with pytest.raises(ValueError, match=r"groups=0 must be a positive integer"):
         initlab.identity_(torch.empty(6, 3, 3), groups=0)
     with pytest.raises(ValueError, match=r"groups=2.0 must be a positive integer"):
-        initlab.Identity(groups=2.0)  # type: ignore[arg-type]
+        initlab.initializers.Identity(groups=2.0)  # type: ignore[arg-type]
     layout = initlab.get_layout("torch").with_(groups=5)
     with pytest.raises(ValueError, match=r"groups=5 does not divide the channels"):
         initlab.kaiming_normal_(torch.empty(12, 4, 3, 3), layout=layout)
@@ -328,7 +332,7 @@ def test_non_contiguous_views_sampled_in_place_with_right_distribution():
         lambda p: initlab.trunc_normal_(p),
         lambda p: initlab.identity_(p, 2.0),
         lambda p: initlab.sparse_(p, 0.5),
-        lambda p: initlab.LecunTruncatedNormal(seed=0)(p),
+        lambda p: initlab.initializers.LecunTruncatedNormal(seed=0)(p),
     ],
 )
 def test_requires_grad_parameters_record_no_graph(fn):
@@ -347,20 +351,20 @@ def test_requires_grad_parameters_record_no_graph(fn):
 
 def test_validation_happens_at_construction():
     with pytest.raises(ValueError, match=r"mode='fanin' is not one of"):
-        initlab.HeUniform(mode="fanin")
+        initlab.initializers.HeUniform(mode="fanin")
     with pytest.raises(ValueError, match=r"low=0.5 must be less than high=0.5"):
-        initlab.TruncatedNormal(low=0.5, high=0.5)
+        initlab.initializers.TruncatedNormal(low=0.5, high=0.5)
     with pytest.raises(TypeError, match=r"seed='1' must be an int or None"):
-        initlab.HeNormal(seed="1")  # type: ignore[arg-type]
+        initlab.initializers.HeNormal(seed="1")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"seed=True must be an int or None"):
-        initlab.HeNormal(seed=True)
+        initlab.initializers.HeNormal(seed=True)
 
 
 def test_bad_shapes_for_objects():
     with pytest.raises(ValueError, match=r"shape=\(3, -1\) has a negative dimension"):
-        initlab.RandomNormal(seed=0)((3, -1))
+        initlab.initializers.RandomNormal(seed=0)((3, -1))
     with pytest.raises(TypeError, match=r"shape='abc' must be an int, a sequence of ints"):
-        initlab.RandomNormal(seed=0)("abc")  # type: ignore[arg-type]
+        initlab.initializers.RandomNormal(seed=0)("abc")  # type: ignore[arg-type]
 
 
 def test_bad_generator():
@@ -373,15 +377,15 @@ def test_bad_generator():
 def test_spec_rejects_shapes_the_fill_rejects():
     """spec() answers for exactly the shapes fill accepts (no rows that cannot be drawn)."""
     with pytest.raises(ValueError, match=r"sparse_ supports 2-D tensors only"):
-        initlab.get("sparse").spec((64, 3, 7, 7))
+        initlab.initializers.get("sparse").spec((64, 3, 7, 7))
     with pytest.raises(ValueError, match=r"needs out_channels >= in_channels"):
-        initlab.get("delta_orthogonal").spec((4, 8, 3, 3))
+        initlab.initializers.get("delta_orthogonal").spec((4, 8, 3, 3))
     with pytest.raises(ValueError, match=r"supports 3-, 4- and 5-D kernels"):
-        initlab.get("delta_orthogonal").spec((256, 784))
+        initlab.initializers.get("delta_orthogonal").spec((256, 784))
     with pytest.raises(ValueError, match=r"orthogonal_ needs at least 2 dimensions"):
-        initlab.get("orthogonal").spec((5,))
+        initlab.initializers.get("orthogonal").spec((5,))
     with pytest.raises(ValueError, match=r"identity_ supports 2- to 5-D tensors"):
-        initlab.get("identity").spec((5,))
+        initlab.initializers.get("identity").spec((5,))
 
 
 def test_groups_divisibility_is_checked_on_channels_not_receptive_field():

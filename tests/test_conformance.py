@@ -33,7 +33,8 @@ from scipy import stats
 
 import initlab
 import initlab.initializers
-from initlab import TRUNC2_STD, Initializer, get_layout
+from initlab import TRUNC2_STD, get_layout
+from initlab.initializers import Initializer
 
 ALPHA = 1e-6
 Z = 6.0
@@ -44,26 +45,32 @@ SHAPES = {"2d": (256, 64), "conv": (64, 32, 3, 3), "packed": (192, 96)}
 
 
 def _registered_classes() -> list[type[Initializer]]:
-    classes = {initlab.get(name).__class__ for name in initlab.known_names()}
+    classes = {
+        initlab.initializers.get(name).__class__ for name in initlab.initializers.known_names()
+    }
     return sorted(classes, key=lambda cls: cls.__name__)
 
 
 def _configs() -> list[Initializer]:
     defaults = [cls(seed=SEED) for cls in _registered_classes()]
     extras = [
-        initlab.VarianceScaling(seed=SEED, scale=3.0, mode="fan_out", distribution="uniform"),
-        initlab.VarianceScaling(seed=SEED, scale=0.5, mode="fan_avg", distribution="normal"),
-        initlab.KaimingUniform(seed=SEED, a=math.sqrt(5), mode="fan_out"),
-        initlab.KaimingNormal(seed=SEED, nonlinearity="tanh", mode="fan_out"),
-        initlab.HeNormal(seed=SEED, mode="fan_out", negative_slope=0.2),
-        initlab.GlorotUniform(seed=SEED, gain=2.0),
-        initlab.RandomUniform(seed=SEED, low=-0.2, high=0.6),
-        initlab.RandomNormal(seed=SEED, mean=0.3, std=0.1),
-        initlab.TruncatedNormal(seed=SEED, mean=0.1, std=0.2, low=-0.1, high=0.6),
-        initlab.Orthogonal(seed=SEED, gain=1.7),
-        initlab.Sparse(seed=SEED, sparsity=0.5, std=0.3),
-        initlab.Identity(gain=-0.5),
-        initlab.Constant(value=-1.25),
+        initlab.initializers.VarianceScaling(
+            seed=SEED, scale=3.0, mode="fan_out", distribution="uniform"
+        ),
+        initlab.initializers.VarianceScaling(
+            seed=SEED, scale=0.5, mode="fan_avg", distribution="normal"
+        ),
+        initlab.initializers.KaimingUniform(seed=SEED, a=math.sqrt(5), mode="fan_out"),
+        initlab.initializers.KaimingNormal(seed=SEED, nonlinearity="tanh", mode="fan_out"),
+        initlab.initializers.HeNormal(seed=SEED, mode="fan_out", negative_slope=0.2),
+        initlab.initializers.GlorotUniform(seed=SEED, gain=2.0),
+        initlab.initializers.RandomUniform(seed=SEED, low=-0.2, high=0.6),
+        initlab.initializers.RandomNormal(seed=SEED, mean=0.3, std=0.1),
+        initlab.initializers.TruncatedNormal(seed=SEED, mean=0.1, std=0.2, low=-0.1, high=0.6),
+        initlab.initializers.Orthogonal(seed=SEED, gain=1.7),
+        initlab.initializers.Sparse(seed=SEED, sparsity=0.5, std=0.3),
+        initlab.initializers.Identity(gain=-0.5),
+        initlab.initializers.Constant(value=-1.25),
     ]
     return defaults + extras
 
@@ -136,14 +143,14 @@ def _moments_ok(values: torch.Tensor, dist) -> bool:
     return mean_ok and abs(squares.mean().item() - m2) <= m2_tol
 
 
-def _continuous_dist(init: Initializer, spec: initlab.InitSpec):
+def _continuous_dist(init: Initializer, spec: initlab.initializers.InitSpec):
     """The scipy distribution the spec describes, cross-checked against the spec's std."""
     if spec.distribution == "uniform":
         half = math.sqrt(3.0) * spec.std
         dist = stats.uniform(loc=spec.mean - half, scale=2 * half)
     elif spec.distribution == "normal":
         dist = stats.norm(loc=spec.mean, scale=spec.std)
-    elif isinstance(init, initlab.TruncatedNormal):
+    elif isinstance(init, initlab.initializers.TruncatedNormal):
         low, high = init.bounds()
         a, b = (low - init.mean) / init.std, (high - init.mean) / init.std
         dist = stats.truncnorm(a, b, loc=init.mean, scale=init.std)
@@ -180,7 +187,7 @@ def _rms_ok(values: torch.Tensor, std: float) -> bool:
     return math.isclose(rms, std, rel_tol=2 * _unit_roundoff(values.dtype) + 1e-5)
 
 
-def _conforms(init: Initializer, spec: initlab.InitSpec, values: torch.Tensor) -> bool:
+def _conforms(init: Initializer, spec: initlab.initializers.InitSpec, values: torch.Tensor) -> bool:
     """Whether ``values`` look like a draw from ``spec`` (the positive and negative check)."""
     kind = spec.distribution
     if kind in ("uniform", "normal", "truncated_normal"):
@@ -221,12 +228,12 @@ def _conforms(init: Initializer, spec: initlab.InitSpec, values: torch.Tensor) -
     raise AssertionError(f"no conformance check for distribution {kind!r}")
 
 
-def _scaled(spec: initlab.InitSpec, factor: float) -> initlab.InitSpec:
+def _scaled(spec: initlab.initializers.InitSpec, factor: float) -> initlab.initializers.InitSpec:
     bound = None if spec.bound is None else spec.bound * factor
     return dataclasses.replace(spec, std=spec.std * factor, bound=bound)
 
 
-def _wrong_spec(init: Initializer, shape, spec: initlab.InitSpec):
+def _wrong_spec(init: Initializer, shape, spec: initlab.initializers.InitSpec):
     """A plausible wrong distribution: whole-tensor fans for packed weights, the other fan
     mode, or a 25% larger scale; the first whose std differs by at least 20%."""
     candidates = []
@@ -246,7 +253,7 @@ def _wrong_spec(init: Initializer, shape, spec: initlab.InitSpec):
         return dataclasses.replace(spec, mean=spec.mean * 1.25, std=spec.std * 1.25), init
     if spec.distribution == "sparse":
         return _scaled(spec, 1.25), _with(init, std=init.std * 1.25)
-    if isinstance(init, initlab.TruncatedNormal):
+    if isinstance(init, initlab.initializers.TruncatedNormal):
         wider = _with(init, std=init.std * 1.25)
         return wider.spec(shape), wider
     if spec.distribution in ("orthogonal", "delta_orthogonal"):
@@ -274,11 +281,11 @@ def _draw(init: Initializer, shape_name: str, dtype: torch.dtype):
 
 @pytest.mark.parametrize(("init", "shape_name", "dtype"), list(_cases()))
 def test_scheme_conforms_to_its_spec(init, shape_name, dtype):
-    if isinstance(init, initlab.DeltaOrthogonal) and shape_name != "conv":
+    if isinstance(init, initlab.initializers.DeltaOrthogonal) and shape_name != "conv":
         with pytest.raises(ValueError, match=r"supports 3-, 4- and 5-D kernels"):
             _draw(init, shape_name, dtype)
         return
-    if isinstance(init, initlab.Sparse) and shape_name == "conv":
+    if isinstance(init, initlab.initializers.Sparse) and shape_name == "conv":
         with pytest.raises(ValueError, match=r"sparse_ supports 2-D tensors only"):
             _draw(init, shape_name, dtype)
         return
@@ -303,15 +310,17 @@ def test_every_registered_class_is_covered():
 def test_power_fan_in_vs_fan_out_explicitly():
     # The canonical power check: kaiming fan_in samples against the fan_out distribution.
     shape = (256, 64)
-    fan_in = initlab.KaimingNormal(seed=1, mode="fan_in")
-    fan_out = initlab.KaimingNormal(seed=1, mode="fan_out")
+    fan_in = initlab.initializers.KaimingNormal(seed=1, mode="fan_in")
+    fan_out = initlab.initializers.KaimingNormal(seed=1, mode="fan_out")
     values = fan_in(shape, dtype=torch.float32)
     assert _conforms(fan_in, fan_in.spec(shape), values)
     assert not _conforms(fan_out, fan_out.spec(shape), values)
-    uniform_in = initlab.HeUniform(seed=1)
+    uniform_in = initlab.initializers.HeUniform(seed=1)
     values = uniform_in(shape)
     assert _conforms(uniform_in, uniform_in.spec(shape), values)
-    assert not _conforms(uniform_in, initlab.HeUniform(mode="fan_out").spec(shape), values)
+    assert not _conforms(
+        uniform_in, initlab.initializers.HeUniform(mode="fan_out").spec(shape), values
+    )
 
 
 # --- packed chunks and layouts ------------------------------------------------------------
@@ -322,11 +331,15 @@ UNEVEN = get_layout("torch").with_(chunks=(256, 64, 64))
 @pytest.mark.parametrize(
     "init",
     [
-        initlab.VarianceScaling(seed=3, mode="fan_out", distribution="normal", layout=UNEVEN),
-        initlab.VarianceScaling(seed=3, mode="fan_avg", distribution="uniform", layout=UNEVEN),
-        initlab.GlorotTruncatedNormal(seed=3, layout=UNEVEN),
-        initlab.KaimingUniform(seed=3, mode="fan_out", layout=UNEVEN),
-        initlab.HeNormal(seed=3, mode="fan_out", layout=UNEVEN),
+        initlab.initializers.VarianceScaling(
+            seed=3, mode="fan_out", distribution="normal", layout=UNEVEN
+        ),
+        initlab.initializers.VarianceScaling(
+            seed=3, mode="fan_avg", distribution="uniform", layout=UNEVEN
+        ),
+        initlab.initializers.GlorotTruncatedNormal(seed=3, layout=UNEVEN),
+        initlab.initializers.KaimingUniform(seed=3, mode="fan_out", layout=UNEVEN),
+        initlab.initializers.HeNormal(seed=3, mode="fan_out", layout=UNEVEN),
     ],
     ids=lambda init: type(init).__name__,
 )
@@ -363,13 +376,13 @@ LAYOUT_CASES = [
 @pytest.mark.parametrize(("layout", "shape", "fan_in", "fan_out"), LAYOUT_CASES)
 @pytest.mark.parametrize("mode", ["fan_in", "fan_out"])
 def test_layouts_give_the_true_fans_statistically(layout, shape, fan_in, fan_out, mode):
-    init = initlab.HeNormal(seed=4, mode=mode, layout=layout)
+    init = initlab.initializers.HeNormal(seed=4, mode=mode, layout=layout)
     values = init(shape)
     spec = init.spec(shape)
     fan = fan_in if mode == "fan_in" else fan_out
     assert spec.std == pytest.approx(math.sqrt(2 / fan), rel=1e-14)
     assert _conforms(init, spec, values)
-    torch_rule = initlab.HeNormal(mode=mode).spec(shape)
+    torch_rule = initlab.initializers.HeNormal(mode=mode).spec(shape)
     if abs(torch_rule.std / spec.std - 1) >= 0.2:
         assert not _conforms(init, torch_rule, values)
 
@@ -400,11 +413,13 @@ MIN_SAMPLES = 16000
 
 def _walker_configs() -> list[Initializer]:
     extras = [
-        initlab.RandomUniform(seed=SEED, low=-0.2, high=0.6),
-        initlab.Identity(gain=-0.5),
-        initlab.Constant(value=-1.25),
-        initlab.VarianceScaling(seed=SEED, scale=0.5, mode="fan_geo_avg", distribution="uniform"),
-        initlab.KaimingNormal(seed=SEED, nonlinearity="tanh", mode="fan_out"),
+        initlab.initializers.RandomUniform(seed=SEED, low=-0.2, high=0.6),
+        initlab.initializers.Identity(gain=-0.5),
+        initlab.initializers.Constant(value=-1.25),
+        initlab.initializers.VarianceScaling(
+            seed=SEED, scale=0.5, mode="fan_geo_avg", distribution="uniform"
+        ),
+        initlab.initializers.KaimingNormal(seed=SEED, nonlinearity="tanh", mode="fan_out"),
     ]
     return [cls(seed=SEED) for cls in _registered_classes()] + extras
 
@@ -465,7 +480,7 @@ def test_spec_std_is_the_drawn_std_under_every_layout(init, case):
 def test_chunk_mixing_uses_the_chunk_means():
     # Identity per uneven chunk: each chunk has its own mean, so a zero-mean mix is wrong.
     init = initlab.initializers.with_layout(
-        initlab.Identity(gain=2.0), {"name": "torch", "chunks": [6, 2]}
+        initlab.initializers.Identity(gain=2.0), {"name": "torch", "chunks": [6, 2]}
     )
     spec = init.spec((8, 4))
     values = init((8, 4)).double()
@@ -478,19 +493,21 @@ def test_chunk_mixing_uses_the_chunk_means():
 
 def test_with_layout_gives_fan_schemes_the_layout_and_wraps_the_others():
     packed = {"name": "torch", "chunks": 3}
-    he = initlab.initializers.with_layout(initlab.HeNormal(seed=1), packed)
-    assert isinstance(he, initlab.HeNormal) and get_layout(he.layout).chunks == 3
-    ortho = initlab.initializers.with_layout(initlab.Orthogonal(seed=1), packed)
+    he = initlab.initializers.with_layout(initlab.initializers.HeNormal(seed=1), packed)
+    assert isinstance(he, initlab.initializers.HeNormal) and get_layout(he.layout).chunks == 3
+    ortho = initlab.initializers.with_layout(initlab.initializers.Orthogonal(seed=1), packed)
     assert isinstance(ortho, initlab.initializers.Chunked)
-    assert initlab.initializers.with_layout(initlab.Orthogonal(seed=1), "torch_transposed") == (
-        initlab.Orthogonal(seed=1)
-    )
+    assert initlab.initializers.with_layout(
+        initlab.initializers.Orthogonal(seed=1), "torch_transposed"
+    ) == (initlab.initializers.Orthogonal(seed=1))
     again = type(ortho).from_config(json.loads(json.dumps(ortho.get_config())))
     assert torch.equal(again((12, 4), name="w"), ortho((12, 4), name="w"))
 
 
 def test_chunked_vector_says_to_drop_the_layout():
-    init = initlab.initializers.with_layout(initlab.Zeros(), {"name": "torch", "chunks": 4})
+    init = initlab.initializers.with_layout(
+        initlab.initializers.Zeros(), {"name": "torch", "chunks": 4}
+    )
     with pytest.raises(ValueError, match=r"chunks=4 split a tensor of at least 2 dimensions"):
         init.spec((16,))
     with pytest.raises(ValueError, match=r"not one of shape \(16,\); drop the layout"):

@@ -101,8 +101,8 @@ def test_api_reference_lists_every_registry_name() -> None:
     text = _api_text()
     names = [
         name
-        for name in initlab.known_names()
-        if initlab.get(name).__class__.__module__ == "initlab._initializers"
+        for name in initlab.initializers.known_names()
+        if initlab.initializers.get(name).__class__.__module__ == "initlab._initializers"
     ]
     missing = [n for n in names if f"`{n}`" not in text]
     assert not missing, f"docs/api.md does not list the registry names {missing}"

@@ -19,7 +19,7 @@ NO_JACOBIAN = DoctorConfig(seed=0, jacobian_steps=0)
 
 def mlp(depth: int, width: int, act: type[nn.Module], init: Init | None, *, seed: int = 0):
     """Linear+activation stack; ``init`` fills weights (biases zeroed); None keeps torch's."""
-    generator = initlab.seeded_generator(seed, "test-mlp")
+    generator = initlab.rng.seeded_generator(seed, "test-mlp")
     layers: list[nn.Module] = []
     for _ in range(depth):
         linear = nn.Linear(width, width)
@@ -104,7 +104,7 @@ def test_saturated_tanh_is_flagged() -> None:
 
 # -- Jacobian spectrum (Saxe 2013, Pennington 2017) ----------------------------------------
 def deep_linear(init: Init, depth: int = 12, width: int = 48) -> nn.Sequential:
-    generator = initlab.seeded_generator(0, "deep-linear")
+    generator = initlab.rng.seeded_generator(0, "deep-linear")
     layers = [nn.Linear(width, width, bias=False) for _ in range(depth)]
     for layer in layers:
         init(layer.weight, generator)

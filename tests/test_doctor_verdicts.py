@@ -28,7 +28,7 @@ def problems(d: Diagnosis) -> list[str]:
 
 
 def he_mlp(width: int, depth: int = 3, seed: int = 0) -> nn.Sequential:
-    generator = initlab.seeded_generator(seed, "verdict-tests")
+    generator = initlab.rng.seeded_generator(seed, "verdict-tests")
     layers: list[nn.Module] = []
     for _ in range(depth):
         linear = nn.Linear(width, width)
@@ -220,7 +220,7 @@ def test_he_fan_out_is_he() -> None:
 
 
 def test_one_default_head_does_not_outvote_twenty_layers() -> None:
-    generator = initlab.seeded_generator(0, "advice")
+    generator = initlab.rng.seeded_generator(0, "advice")
     layers: list[nn.Module] = []
     for _ in range(20):
         linear = nn.Linear(64, 64)
@@ -257,7 +257,7 @@ def test_jacobian_rank_is_the_output_size_and_zeros_are_dropped() -> None:
 
 
 def test_deep_tanh_jacobian_does_not_stop_after_one_step() -> None:
-    generator = initlab.seeded_generator(0, "deep-tanh")
+    generator = initlab.rng.seeded_generator(0, "deep-tanh")
     layers: list[nn.Module] = []
     for _ in range(20):
         linear = nn.Linear(32, 32, bias=False)

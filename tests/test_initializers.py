@@ -12,13 +12,16 @@ import torch
 
 import initlab
 import initlab.initializers
-from initlab import Initializer
 from initlab._registry import snake_case
 from initlab._validation import check_seed
+from initlab.initializers import Initializer
 
 
 def _classes() -> list[type[Initializer]]:
-    return sorted({type(initlab.get(n)) for n in initlab.known_names()}, key=lambda c: c.__name__)
+    return sorted(
+        {type(initlab.initializers.get(n)) for n in initlab.initializers.known_names()},
+        key=lambda c: c.__name__,
+    )
 
 
 CLASSES = _classes()
@@ -26,7 +29,7 @@ SHAPE = (16, 8, 3)
 
 
 def _shape_for(cls) -> tuple[int, ...]:
-    return (8, 4) if cls is initlab.Sparse else SHAPE
+    return (8, 4) if cls is initlab.initializers.Sparse else SHAPE
 
 
 # --- resolution ----------------------------------------------------------------------------
@@ -34,61 +37,63 @@ def _shape_for(cls) -> tuple[int, ...]:
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_class_name_and_snake_case_resolve(cls):
-    assert type(initlab.get(cls.__name__)) is cls
-    assert type(initlab.get(snake_case(cls.__name__))) is cls
-    assert {cls.__name__, snake_case(cls.__name__)} <= set(initlab.known_names())
+    assert type(initlab.initializers.get(cls.__name__)) is cls
+    assert type(initlab.initializers.get(snake_case(cls.__name__))) is cls
+    assert {cls.__name__, snake_case(cls.__name__)} <= set(initlab.initializers.known_names())
 
 
 @pytest.mark.parametrize(
     ("alias", "cls"),
     [
-        ("xavier_uniform", initlab.GlorotUniform),
-        ("xavier_normal", initlab.XavierNormal),
-        ("XavierUniform", initlab.GlorotUniform),
-        ("he_truncated_normal", initlab.HeNormal),
-        ("HeTruncatedNormal", initlab.HeNormal),
-        ("GlorotTruncatedNormal", initlab.GlorotNormal),
-        ("lecun_truncated_normal", initlab.LecunNormal),
-        ("OrthogonalInitializer", initlab.Orthogonal),
-        ("IdentityInitializer", initlab.Identity),
-        ("kaiming_normal", initlab.KaimingNormal),
-        ("zeros", initlab.Zeros),
-        ("one", initlab.Ones),
-        ("normal", initlab.RandomNormal),
-        ("uniform", initlab.RandomUniform),
-        ("eye", initlab.Identity),
-        ("dirac", initlab.Identity),
+        ("xavier_uniform", initlab.initializers.GlorotUniform),
+        ("xavier_normal", initlab.initializers.XavierNormal),
+        ("XavierUniform", initlab.initializers.GlorotUniform),
+        ("he_truncated_normal", initlab.initializers.HeNormal),
+        ("HeTruncatedNormal", initlab.initializers.HeNormal),
+        ("GlorotTruncatedNormal", initlab.initializers.GlorotNormal),
+        ("lecun_truncated_normal", initlab.initializers.LecunNormal),
+        ("OrthogonalInitializer", initlab.initializers.Orthogonal),
+        ("IdentityInitializer", initlab.initializers.Identity),
+        ("kaiming_normal", initlab.initializers.KaimingNormal),
+        ("zeros", initlab.initializers.Zeros),
+        ("one", initlab.initializers.Ones),
+        ("normal", initlab.initializers.RandomNormal),
+        ("uniform", initlab.initializers.RandomUniform),
+        ("eye", initlab.initializers.Identity),
+        ("dirac", initlab.initializers.Identity),
     ],
 )
 def test_aliases(alias, cls):
-    assert type(initlab.get(alias)) is cls
+    assert type(initlab.initializers.get(alias)) is cls
 
 
 def test_get_passes_through_objects_dicts_and_callables():
-    he = initlab.HeNormal(seed=1)
-    assert initlab.get(he) is he
-    assert initlab.get({"class_name": "Orthogonal", "config": {"gain": 2.0}}) == initlab.Orthogonal(
-        gain=2.0, seed=initlab.get({"class_name": "Orthogonal"}).seed
+    he = initlab.initializers.HeNormal(seed=1)
+    assert initlab.initializers.get(he) is he
+    assert initlab.initializers.get(
+        {"class_name": "Orthogonal", "config": {"gain": 2.0}}
+    ) == initlab.initializers.Orthogonal(
+        gain=2.0, seed=initlab.initializers.get({"class_name": "Orthogonal"}).seed
     )
-    assert initlab.get(torch.nn.init.zeros_) is torch.nn.init.zeros_
-    assert initlab.get("he_normal", mode="fan_out").mode == "fan_out"
+    assert initlab.initializers.get(torch.nn.init.zeros_) is torch.nn.init.zeros_
+    assert initlab.initializers.get("he_normal", mode="fan_out").mode == "fan_out"
     with pytest.raises(TypeError, match=r"keyword arguments are only accepted with an initializer"):
-        initlab.get(he, mode="fan_out")
+        initlab.initializers.get(he, mode="fan_out")
     with pytest.raises(TypeError, match=r"cannot interpret 3 as an initializer"):
-        initlab.get(3)
+        initlab.initializers.get(3)
 
 
 def test_unknown_name_closest_match():
     with pytest.raises(ValueError, match=r"initializer='he_norml' .*did you mean 'he_normal'"):
-        initlab.get("he_norml")
+        initlab.initializers.get("he_norml")
     with pytest.raises(ValueError, match=r"initializer='Orthogonl' .*did you mean 'orthogonal'"):
-        initlab.deserialize({"class_name": "Orthogonl"})
+        initlab.initializers.deserialize({"class_name": "Orthogonl"})
 
 
 def test_register_rejects_duplicates():
     with pytest.raises(ValueError, match=r"initializer name 'he_normal' is already registered"):
 
-        @initlab.register("he_normal")
+        @initlab.initializers.register("he_normal")
         @dataclasses.dataclass(kw_only=True)
         class Mine(Initializer):
             pass
@@ -97,18 +102,26 @@ def test_register_rejects_duplicates():
 # --- configs and serialization -------------------------------------------------------------
 
 NON_DEFAULT = {
-    initlab.Constant: {"value": 0.25},
-    initlab.RandomUniform: {"low": -0.1, "high": 0.3},
-    initlab.RandomNormal: {"mean": 0.5, "std": 0.2},
-    initlab.TruncatedNormal: {"std": 0.3, "low": -0.2, "high": 0.5},
-    initlab.VarianceScaling: {"scale": 3.0, "mode": "fan_avg", "distribution": "uniform"},
-    initlab.GlorotUniform: {"gain": 2.0, "layout": "keras"},
-    initlab.HeNormal: {"mode": "fan_out", "negative_slope": 0.1},
-    initlab.KaimingUniform: {"a": math.sqrt(5), "nonlinearity": "leaky_relu", "mode": "fan_out"},
-    initlab.LecunNormal: {"layout": {"name": "torch", "chunks": [2, 6]}},
-    initlab.Orthogonal: {"gain": 0.5},
-    initlab.Identity: {"gain": 2.0, "groups": 2},
-    initlab.Sparse: {"sparsity": 0.5, "std": 0.1},
+    initlab.initializers.Constant: {"value": 0.25},
+    initlab.initializers.RandomUniform: {"low": -0.1, "high": 0.3},
+    initlab.initializers.RandomNormal: {"mean": 0.5, "std": 0.2},
+    initlab.initializers.TruncatedNormal: {"std": 0.3, "low": -0.2, "high": 0.5},
+    initlab.initializers.VarianceScaling: {
+        "scale": 3.0,
+        "mode": "fan_avg",
+        "distribution": "uniform",
+    },
+    initlab.initializers.GlorotUniform: {"gain": 2.0, "layout": "keras"},
+    initlab.initializers.HeNormal: {"mode": "fan_out", "negative_slope": 0.1},
+    initlab.initializers.KaimingUniform: {
+        "a": math.sqrt(5),
+        "nonlinearity": "leaky_relu",
+        "mode": "fan_out",
+    },
+    initlab.initializers.LecunNormal: {"layout": {"name": "torch", "chunks": [2, 6]}},
+    initlab.initializers.Orthogonal: {"gain": 0.5},
+    initlab.initializers.Identity: {"gain": 2.0, "groups": 2},
+    initlab.initializers.Sparse: {"sparsity": 0.5, "std": 0.1},
 }
 
 
@@ -119,12 +132,12 @@ def test_config_round_trips_through_json(cls):
     again = cls.from_config(config)
     assert again.get_config() == init.get_config()
     assert again == init
-    payload = json.loads(json.dumps(initlab.serialize(init)))
+    payload = json.loads(json.dumps(initlab.initializers.serialize(init)))
     assert payload["class_name"] == cls.__name__
-    restored = initlab.deserialize(payload)
+    restored = initlab.initializers.deserialize(payload)
     assert type(restored) is cls and restored.get_config() == init.get_config()
     shape = _shape_for(cls)
-    if cls is initlab.LecunNormal:
+    if cls is initlab.initializers.LecunNormal:
         shape = (8, 4)
     assert torch.equal(init(shape, name="w"), restored(shape, name="w"))
     clone = init.clone()
@@ -132,24 +145,31 @@ def test_config_round_trips_through_json(cls):
 
 
 def test_presets_hide_fixed_fields():
-    assert set(initlab.GlorotUniform(seed=1).get_config()) == {"seed", "gain", "layout"}
-    assert set(initlab.HeNormal(seed=1).get_config()) == {
+    assert set(initlab.initializers.GlorotUniform(seed=1).get_config()) == {
+        "seed",
+        "gain",
+        "layout",
+    }
+    assert set(initlab.initializers.HeNormal(seed=1).get_config()) == {
         "seed",
         "mode",
         "layout",
         "negative_slope",
     }
-    assert initlab.Zeros(seed=1).get_config() == {"seed": 1}
+    assert initlab.initializers.Zeros(seed=1).get_config() == {"seed": 1}
     with pytest.raises(TypeError, match=r"GlorotUniform has no argument\(s\) \['scale'\]"):
-        initlab.GlorotUniform.from_config({"scale": 2.0})
+        initlab.initializers.GlorotUniform.from_config({"scale": 2.0})
 
 
 def test_deserialize_errors():
     with pytest.raises(ValueError, match=r"needs a 'class_name' key"):
-        initlab.deserialize({"config": {}})
+        initlab.initializers.deserialize({"config": {}})
     with pytest.raises(ValueError, match=r"unknown keys \['extra'\]"):
-        initlab.deserialize({"class_name": "Zeros", "extra": 1})
-    assert type(initlab.deserialize({"class_name": "he_normal"})) is initlab.HeNormal
+        initlab.initializers.deserialize({"class_name": "Zeros", "extra": 1})
+    assert (
+        type(initlab.initializers.deserialize({"class_name": "he_normal"}))
+        is initlab.initializers.HeNormal
+    )
 
 
 # --- seeding --------------------------------------------------------------------------------
@@ -184,13 +204,13 @@ def test_name_selects_a_stream_independent_of_order(cls):
 
 def test_unseeded_instances_differ_and_leave_global_rng(preserve_global_rng):
     state = torch.random.get_rng_state()
-    x, y = initlab.HeNormal()((8, 8)), initlab.HeNormal()((8, 8))
+    x, y = initlab.initializers.HeNormal()((8, 8)), initlab.initializers.HeNormal()((8, 8))
     assert not torch.equal(x, y)
     assert torch.equal(torch.random.get_rng_state(), state)
 
 
 def test_explicit_generator_overrides_seed():
-    init = initlab.KaimingNormal(seed=1)
+    init = initlab.initializers.KaimingNormal(seed=1)
     values = init((8, 8), generator=torch.Generator().manual_seed(0))
     expected = initlab.kaiming_normal_(
         torch.empty(8, 8), generator=torch.Generator().manual_seed(0)
@@ -199,21 +219,23 @@ def test_explicit_generator_overrides_seed():
 
 
 def test_seeded_values_equal_functional_with_derived_generator():
-    init = initlab.GlorotUniform(seed=11)
+    init = initlab.initializers.GlorotUniform(seed=11)
     values = init((6, 4), name="layer.weight")
-    g = initlab.seeded_generator(11, "name", "layer.weight")
+    g = initlab.rng.seeded_generator(11, "name", "layer.weight")
     assert torch.equal(values, initlab.xavier_uniform_(torch.empty(6, 4), generator=g))
     assert (
-        initlab.derive_seed(11, "a") == initlab.derive_seed(11, "a") != initlab.derive_seed(12, "a")
+        initlab.rng.derive_seed(11, "a")
+        == initlab.rng.derive_seed(11, "a")
+        != initlab.rng.derive_seed(12, "a")
     )
-    assert 0 <= initlab.derive_seed(0) < 2**63
+    assert 0 <= initlab.rng.derive_seed(0) < 2**63
     with pytest.raises(TypeError, match=r"seed='1' must be an int"):
-        initlab.derive_seed("1")  # type: ignore[arg-type]
+        initlab.rng.derive_seed("1")  # type: ignore[arg-type]
 
 
 def test_derive_seed_is_pinned():
     # A change here changes every seeded user's weights.
-    assert initlab.derive_seed(1234, "name", "fc1.weight") == 5835020522716071940
+    assert initlab.rng.derive_seed(1234, "name", "fc1.weight") == 5835020522716071940
 
 
 # --- output types -----------------------------------------------------------------------------
@@ -237,12 +259,12 @@ def test_numpy_output_matches_torch(cls, np_dtype):
 
 
 def test_shapes_tensors_and_dtypes():
-    init = initlab.HeUniform(seed=0)
+    init = initlab.initializers.HeUniform(seed=0)
     assert init(5 * [2]).shape == (2, 2, 2, 2, 2)
     assert init(torch.Size([3, 4]), dtype=torch.float64).dtype == torch.float64
     t = torch.empty(4, 3, dtype=torch.bfloat16)
     assert init(t) is t
-    assert initlab.Zeros()(3).shape == (3,)
+    assert initlab.initializers.Zeros()(3).shape == (3,)
 
 
 # --- spec() without sampling ------------------------------------------------------------------
@@ -251,60 +273,73 @@ def test_shapes_tensors_and_dtypes():
 def test_spec_closed_forms():
     shape = (64, 32, 3, 3)
     fan_in, fan_out = 32 * 9, 64 * 9
-    assert initlab.HeNormal().spec(shape).std == pytest.approx(math.sqrt(2 / fan_in), rel=1e-15)
-    spec = initlab.GlorotUniform(gain=2.0).spec(shape)
+    assert initlab.initializers.HeNormal().spec(shape).std == pytest.approx(
+        math.sqrt(2 / fan_in), rel=1e-15
+    )
+    spec = initlab.initializers.GlorotUniform(gain=2.0).spec(shape)
     assert spec.std == pytest.approx(2 * math.sqrt(2 / (fan_in + fan_out)), rel=1e-15)
     assert spec.bound == pytest.approx(2 * math.sqrt(6 / (fan_in + fan_out)), rel=1e-15)
-    spec = initlab.LecunTruncatedNormal().spec(shape)
+    spec = initlab.initializers.LecunTruncatedNormal().spec(shape)
     assert spec.std == pytest.approx(math.sqrt(1 / fan_in), rel=1e-15)
     assert spec.bound == pytest.approx(2 * math.sqrt(1 / fan_in) / initlab.TRUNC2_STD, rel=1e-15)
-    spec = initlab.KaimingUniform(a=math.sqrt(5)).spec(shape)
+    spec = initlab.initializers.KaimingUniform(a=math.sqrt(5)).spec(shape)
     assert spec.bound == pytest.approx(1 / math.sqrt(fan_in), rel=1e-14)  # PyTorch's default
-    spec = initlab.RandomUniform(low=-0.1, high=0.3).spec(shape)
+    spec = initlab.initializers.RandomUniform(low=-0.1, high=0.3).spec(shape)
     assert (spec.mean, spec.bound) == (pytest.approx(0.1), 0.3)
     assert spec.std == pytest.approx(0.4 / math.sqrt(12), rel=1e-15)
-    assert initlab.VarianceScaling(scale=4.0, mode="fan_out").spec(shape).std == pytest.approx(
-        math.sqrt(4 / fan_out), rel=1e-15
+    assert initlab.initializers.VarianceScaling(scale=4.0, mode="fan_out").spec(
+        shape
+    ).std == pytest.approx(math.sqrt(4 / fan_out), rel=1e-15)
+    assert initlab.initializers.Orthogonal(gain=2.0).spec((8, 32)).std == pytest.approx(
+        2 / math.sqrt(32)
     )
-    assert initlab.Orthogonal(gain=2.0).spec((8, 32)).std == pytest.approx(2 / math.sqrt(32))
-    assert initlab.Constant(value=-2.0).spec(shape) == initlab.InitSpec("constant", 0.0, -2.0, 2.0)
+    assert initlab.initializers.Constant(value=-2.0).spec(shape) == initlab.initializers.InitSpec(
+        "constant", 0.0, -2.0, 2.0
+    )
 
 
 def test_spec_does_not_sample(preserve_global_rng):
     state = torch.random.get_rng_state()
-    init = initlab.HeNormal(seed=0)
+    init = initlab.initializers.HeNormal(seed=0)
     init.spec((4, 4))
     assert torch.equal(torch.random.get_rng_state(), state)
-    assert torch.equal(init((4, 4)), initlab.HeNormal(seed=0)((4, 4)))  # no call consumed
+    assert torch.equal(
+        init((4, 4)), initlab.initializers.HeNormal(seed=0)((4, 4))
+    )  # no call consumed
 
 
 def test_truncated_normal_spec_uses_closed_form_moments():
     from scipy import stats
 
-    init = initlab.TruncatedNormal(mean=0.1, std=0.2, low=-0.1, high=0.6)
+    init = initlab.initializers.TruncatedNormal(mean=0.1, std=0.2, low=-0.1, high=0.6)
     dist = stats.truncnorm((-0.1 - 0.1) / 0.2, (0.6 - 0.1) / 0.2, loc=0.1, scale=0.2)
     spec = init.spec((3, 3))
     assert spec.mean == pytest.approx(dist.mean(), rel=1e-12)
     assert spec.std == pytest.approx(dist.std(), rel=1e-12)
     assert init.bounds() == (-0.1, 0.6)
-    assert initlab.TruncatedNormal(std=0.5, trunc_std_multiple=3).bounds() == (-1.5, 1.5)
+    assert initlab.initializers.TruncatedNormal(std=0.5, trunc_std_multiple=3).bounds() == (
+        -1.5,
+        1.5,
+    )
 
 
 def test_refused_registration_leaves_no_partial_entries():
-    before = set(initlab.known_names())
+    before = set(initlab.initializers.known_names())
     with pytest.raises(ValueError, match=r"'he_normal' is already registered"):
 
-        @initlab.register("he_normal")
+        @initlab.initializers.register("he_normal")
         @dataclasses.dataclass(kw_only=True)
         class Another(Initializer):
             pass
 
-    assert set(initlab.known_names()) == before
+    assert set(initlab.initializers.known_names()) == before
 
 
 def test_spec_of_uneven_packed_chunks_weights_chunks_by_size():
     # Grouped-query QKV: 8 query rows and 2 + 2 key/value rows, each chunk scaled by its fan_out.
-    init = initlab.HeNormal(layout={"name": "torch", "chunks": [8, 2, 2]}, mode="fan_out")
+    init = initlab.initializers.HeNormal(
+        layout={"name": "torch", "chunks": [8, 2, 2]}, mode="fan_out"
+    )
     stds = [math.sqrt(2 / 8), math.sqrt(2 / 2), math.sqrt(2 / 2)]
     want = math.sqrt((8 * stds[0] ** 2 + 2 * stds[1] ** 2 + 2 * stds[2] ** 2) / 12)
     assert init.spec((12, 16)).chunk_stds == pytest.approx(stds)
@@ -362,15 +397,20 @@ def test_keras_configs_of_every_builtin_load():
     assert (loaded[0].mean, loaded[0].std, loaded[2].std) == (0.0, 0.05, 0.05)
     assert (loaded[1].low, loaded[1].high) == (-0.05, 0.05)
     assert loaded[3].distribution == "normal"  # Keras's untruncated_normal
-    assert isinstance(loaded[7], initlab.Orthogonal) and isinstance(loaded[8], initlab.Identity)
+    assert isinstance(loaded[7], initlab.initializers.Orthogonal) and isinstance(
+        loaded[8], initlab.initializers.Identity
+    )
     assert initlab.initializers.get("OrthogonalInitializer").gain == 1.0
 
 
 def test_keras_distribution_names_are_case_insensitive():
-    assert initlab.VarianceScaling(distribution="Truncated_Normal").distribution == (
+    assert initlab.initializers.VarianceScaling(distribution="Truncated_Normal").distribution == (
         "truncated_normal"
     )
-    assert initlab.VarianceScaling(distribution="UNTRUNCATED_NORMAL").distribution == "normal"
+    assert (
+        initlab.initializers.VarianceScaling(distribution="UNTRUNCATED_NORMAL").distribution
+        == "normal"
+    )
     w = initlab.variance_scaling_(torch.empty(4, 4), distribution="Uniform")
     assert w.abs().max() <= math.sqrt(3 / 4)
 
@@ -383,29 +423,32 @@ def test_keras_axes_other_than_none_are_refused_with_the_reason():
 
 def test_keras_key_and_initlab_key_together_are_refused():
     with pytest.raises(TypeError, match=r"got both 'stddev' and 'std'"):
-        initlab.RandomNormal.from_config({"stddev": 0.1, "std": 0.2})
+        initlab.initializers.RandomNormal.from_config({"stddev": 0.1, "std": 0.2})
 
 
 def test_torch_and_keras_families_differ_only_where_documented():
     shape = (64, 32)
-    assert initlab.HeNormal().spec(shape).distribution == "truncated_normal"
-    assert initlab.KaimingNormal().spec(shape).distribution == "normal"
-    assert initlab.GlorotNormal().spec(shape).distribution == "truncated_normal"
-    assert initlab.XavierNormal().spec(shape).distribution == "normal"
+    assert initlab.initializers.HeNormal().spec(shape).distribution == "truncated_normal"
+    assert initlab.initializers.KaimingNormal().spec(shape).distribution == "normal"
+    assert initlab.initializers.GlorotNormal().spec(shape).distribution == "truncated_normal"
+    assert initlab.initializers.XavierNormal().spec(shape).distribution == "normal"
     # Same variance either way, and the uniform pairs are one distribution.
-    assert initlab.HeNormal().spec(shape).std == pytest.approx(
-        initlab.KaimingNormal().spec(shape).std
+    assert initlab.initializers.HeNormal().spec(shape).std == pytest.approx(
+        initlab.initializers.KaimingNormal().spec(shape).std
     )
-    assert initlab.initializers.XavierUniform is initlab.GlorotUniform
+    assert initlab.initializers.XavierUniform is initlab.initializers.GlorotUniform
     g = torch.Generator().manual_seed(0)
     expected = torch.nn.init.xavier_normal_(torch.empty(shape), generator=g)
     assert torch.equal(
-        initlab.XavierNormal()(shape, generator=torch.Generator().manual_seed(0)), expected
+        initlab.initializers.XavierNormal()(shape, generator=torch.Generator().manual_seed(0)),
+        expected,
     )
 
 
 def test_jax_fan_geo_avg():
-    init = initlab.VarianceScaling(scale=2.0, mode="fan_geo_avg", distribution="normal")
+    init = initlab.initializers.VarianceScaling(
+        scale=2.0, mode="fan_geo_avg", distribution="normal"
+    )
     assert init.spec((16, 4)).std == pytest.approx(math.sqrt(2.0 / 8.0))
 
 
@@ -449,12 +492,12 @@ def test_deserialize_refuses_other_modules():
 )
 def test_one_seed_rule(seed, error, message):
     with pytest.raises(error, match=message):
-        initlab.HeNormal(seed=seed)
+        initlab.initializers.HeNormal(seed=seed)
 
 
 def test_seed_edges_accepted():
-    assert initlab.HeNormal(seed=2**64 - 1)((2, 2)).shape == (2, 2)
-    assert initlab.HeNormal(seed=np.int64(5)).seed == 5
+    assert initlab.initializers.HeNormal(seed=2**64 - 1)((2, 2)).shape == (2, 2)
+    assert initlab.initializers.HeNormal(seed=np.int64(5)).seed == 5
     assert check_seed("seed", 0) == 0 and check_seed("seed", None) is None
     with pytest.raises(TypeError, match=r"seed=None must be an int with"):
         check_seed("seed", None, allow_none=False)

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import initlab
-from initlab import LAYOUTS, Initializer
+from initlab import LAYOUTS
+from initlab.initializers import Initializer
 
 DETERMINISTIC = settings(
     derandomize=True,
@@ -25,7 +26,10 @@ DETERMINISTIC = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 
-CLASSES = sorted({type(initlab.get(n)) for n in initlab.known_names()}, key=lambda c: c.__name__)
+CLASSES = sorted(
+    {type(initlab.initializers.get(n)) for n in initlab.initializers.known_names()},
+    key=lambda c: c.__name__,
+)
 DTYPES = [torch.float32, torch.float64, torch.bfloat16, torch.float16, torch.int32, torch.bool]
 
 # The documented errors (ValueError/TypeError) and their wording.
@@ -58,7 +62,7 @@ def initializers(draw) -> Initializer:
     if _has_layout(cls):
         layout = initlab.get_layout(draw(st.sampled_from(sorted(LAYOUTS))))
         kwargs["layout"] = layout.with_(chunks=draw(st.sampled_from([1, 1, 2, 3])))
-    if cls is initlab.Identity:
+    if cls is initlab.initializers.Identity:
         kwargs["groups"] = draw(st.sampled_from([1, 2]))
     return cls(**kwargs)
 
@@ -137,7 +141,9 @@ def test_fans_factor_the_shape(layout_name, shape):
     dtype=st.sampled_from(DTYPES[:4]),
 )
 def test_variance_scaling_stays_within_its_bound(scale, mode, distribution, shape, dtype):
-    init = initlab.VarianceScaling(seed=0, scale=scale, mode=mode, distribution=distribution)
+    init = initlab.initializers.VarianceScaling(
+        seed=0, scale=scale, mode=mode, distribution=distribution
+    )
     values = init(shape, dtype=dtype)
     spec = init.spec(shape)
     assert torch.isfinite(values).all()

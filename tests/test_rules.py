@@ -282,7 +282,7 @@ def test_every_zoo_model_gets_a_full_auto_plan(name: str) -> None:
 
 
 def test_initlab_get_still_resolves_rule_schemes() -> None:
-    assert isinstance(Rule(scheme="he_normal").build(), initlab.HeNormal)
+    assert isinstance(Rule(scheme="he_normal").build(), initlab.initializers.HeNormal)
 
 
 def _int_buffer_model() -> nn.Module:

@@ -37,4 +37,4 @@ def test_xavier_rejects_negative_gain_with_a_clear_message() -> None:
 
 
 def test_kaiming_spec_of_zero_fan_is_zero_std() -> None:
-    assert initlab.KaimingNormal().spec((3, 0)).std == 0.0
+    assert initlab.initializers.KaimingNormal().spec((3, 0)).std == 0.0

@@ -1,16 +1,55 @@
 """initlab: neural-network weight initialization made correct, visible and fast.
 
-The functional API mirrors ``torch.nn.init`` (same names, signatures and,
-where the algorithm is PyTorch's, bit-identical values) and adds what it lacks:
-LeCun, variance scaling, truncated variants, delta-orthogonal, identity,
-explicit weight layouts, packed parameters and gains derived for any activation.
+The root holds what a user reaches for first: the ``torch.nn.init``-compatible
+functions (same names, signatures and, where the algorithm is PyTorch's,
+bit-identical values) and what they lack (LeCun, variance scaling, truncated
+variants, delta-orthogonal, identity), weight layouts and fans, gains, and
+whole-model initialization (``init_model``, ``build``, ``param_groups``).
+Each capability has its own namespace:
+
+- ``initlab.initializers``: initializer classes and their registry (``get``, ``register``,
+  ``serialize``), Keras's home for them;
+- ``initlab.rules``: rules, presets, plans, pretrained init and weight-decay groups;
+- ``initlab.rng``: samplers and keyed counter-based randomness;
+- ``initlab.doctor``, ``initlab.experiments``: diagnosis and evidence;
+- ``initlab.residual``, ``initlab.datadep``, ``initlab.mup``: Fixup and residual scaling,
+  LSUV and output-bias priors, width transfer.
+
+``__all__`` is built from the submodules' own lists, so the two cannot drift.
 """
 
+# ruff: noqa: F401  (the names are re-exported through __all__, built from submodule lists)
+
 # First, so a torch below the supported floor fails with a clear ImportError.
-from initlab import _versions  # noqa: F401
+from initlab import _versions
 
 # isort: split
-from initlab._fans import LAYOUTS, Fans, Layout, chunk_bounds, compute_fans, get_layout
+# Residual presets register themselves with the preset table on import.
+from initlab import (
+    _fans,
+    _functional,
+    _gains,
+    datadep,
+    doctor,
+    experiments,
+    initializers,
+    mup,
+    residual,
+    rng,
+    rules,
+)
+from initlab._fans import (
+    FAN_MODES,
+    LAYOUTS,
+    Chunk,
+    Fans,
+    Layout,
+    LayoutLike,
+    chunk_bounds,
+    compute_fans,
+    get_layout,
+    walk_chunks,
+)
 from initlab._functional import (
     DISTRIBUTIONS,
     TRUNC2_STD,
@@ -40,53 +79,25 @@ from initlab._functional import (
     xavier_uniform_,
     zeros_,
 )
-from initlab._gains import ACTIVATIONS, calculate_gain, gain, second_moment
-from initlab._initializers import (
-    Constant,
-    DeltaOrthogonal,
-    GlorotNormal,
-    GlorotTruncatedNormal,
-    GlorotUniform,
-    HeNormal,
-    HeTruncatedNormal,
-    HeUniform,
-    Identity,
-    Initializer,
-    InitSpec,
-    KaimingNormal,
-    KaimingUniform,
-    LecunNormal,
-    LecunTruncatedNormal,
-    LecunUniform,
-    Ones,
-    Orthogonal,
-    RandomNormal,
-    RandomUniform,
-    Sparse,
-    TruncatedNormal,
-    VarianceScaling,
-    XavierNormal,
-    Zeros,
-)
-from initlab._registry import deserialize, get, known_names, register, serialize
-from initlab.rng import (
-    GeneratorLike,
-    KeyedSampler,
-    Sampler,
-    TorchSampler,
-    as_sampler,
-    derive_seed,
-    named_samplers,
-    seeded_generator,
+from initlab._gains import (
+    ACTIVATIONS,
+    activation_function,
+    calculate_gain,
+    gain,
+    recommendation,
+    recommended_scheme,
+    second_moment,
 )
 from initlab.rules import (
     PRESETS,
     DecayConfig,
+    PartialWriteError,
     Plan,
     PlanEntry,
     Rule,
     RuleSet,
     TieConflictWarning,
+    UnusedRuleWarning,
     build,
     decay_report,
     detect_activations,
@@ -95,102 +106,52 @@ from initlab.rules import (
     materialize,
     native_rules,
     param_groups,
+    preset,
     save_rules,
 )
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ACTIVATIONS",
-    "DISTRIBUTIONS",
-    "LAYOUTS",
+#: The whole-model entry points re-exported from ``initlab.rules``.
+_RULES_AT_ROOT = (
     "PRESETS",
-    "TRUNC2_STD",
-    "Constant",
     "DecayConfig",
-    "DeltaOrthogonal",
-    "Fans",
-    "GeneratorLike",
-    "GlorotNormal",
-    "GlorotTruncatedNormal",
-    "GlorotUniform",
-    "HeNormal",
-    "HeTruncatedNormal",
-    "HeUniform",
-    "Identity",
-    "InitSpec",
-    "Initializer",
-    "KaimingNormal",
-    "KaimingUniform",
-    "KeyedSampler",
-    "Layout",
-    "LecunNormal",
-    "LecunTruncatedNormal",
-    "LecunUniform",
-    "Ones",
-    "Orthogonal",
+    "PartialWriteError",
     "Plan",
     "PlanEntry",
-    "RandomNormal",
-    "RandomUniform",
     "Rule",
     "RuleSet",
-    "Sampler",
-    "Sparse",
     "TieConflictWarning",
-    "TorchSampler",
-    "TruncatedNormal",
-    "VarianceScaling",
-    "XavierNormal",
-    "Zeros",
-    "__version__",
-    "as_sampler",
+    "UnusedRuleWarning",
     "build",
-    "calculate_gain",
-    "chunk_bounds",
-    "compute_fans",
-    "constant_",
     "decay_report",
-    "delta_orthogonal_",
-    "derive_seed",
-    "deserialize",
     "detect_activations",
-    "dirac_",
-    "eye_",
-    "gain",
-    "get",
-    "get_layout",
-    "glorot_truncated_normal_",
-    "he_truncated_normal_",
-    "identity_",
     "init_model",
-    "kaiming_normal_",
-    "kaiming_uniform_",
-    "known_names",
-    "lecun_normal_",
-    "lecun_truncated_normal_",
-    "lecun_uniform_",
     "load_rules",
     "materialize",
-    "named_samplers",
     "native_rules",
-    "normal_",
-    "ones_",
-    "orthogonal_",
     "param_groups",
-    "positive_bias_",
-    "register",
+    "preset",
     "save_rules",
-    "scaled_std",
-    "second_moment",
-    "seeded_generator",
-    "serialize",
-    "sparse_",
-    "torch_default_bias_",
-    "trunc_normal_",
-    "uniform_",
-    "variance_scaling_",
-    "xavier_normal_",
-    "xavier_uniform_",
-    "zeros_",
-]
+)
+_NAMESPACES = (
+    "datadep",
+    "doctor",
+    "experiments",
+    "initializers",
+    "mup",
+    "residual",
+    "rng",
+    "rules",
+)
+
+__all__ = sorted(
+    {
+        *_fans.__all__,
+        *_functional.__all__,
+        *_gains.__all__,
+        *_RULES_AT_ROOT,
+        *_NAMESPACES,
+        "__version__",
+    }
+)

@@ -3,7 +3,7 @@
 Every function fills its tensor in place under ``torch.no_grad()`` and returns
 the same object. Randomness comes from ``generator``: a ``torch.Generator``
 (PyTorch's default one when None, as in ``torch.nn.init``) or an initlab
-:class:`~initlab.Sampler`. Fan-based schemes take an explicit ``layout``.
+:class:`~initlab.rng.Sampler`. Fan-based schemes take an explicit ``layout``.
 
 Degenerate tensors follow one policy: meta tensors are a silent no-op,
 zero-element tensors a no-op with a warning, and fewer than 2 dimensions where

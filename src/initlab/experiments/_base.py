@@ -106,7 +106,7 @@ class ExperimentConfig(Spec):
     """Fields every experiment has: how many seeds, the first seed, and the device.
 
     Runs use seeds ``seed, seed + 1, ..., seed + seeds - 1``; each run's randomness
-    comes from :func:`initlab.seeded_generator` keyed by that seed.
+    comes from :func:`initlab.rng.seeded_generator` keyed by that seed.
     """
 
     seeds: int = 3

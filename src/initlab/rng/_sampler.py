@@ -41,7 +41,7 @@ def keyed_values(
 
 
 class KeyedSampler:
-    """A :class:`~initlab.Sampler` whose values depend only on (seed, name, call, index).
+    """A :class:`~initlab.rng.Sampler` whose values depend only on (seed, name, call, index).
 
     Each method call uses the next sub-stream (``stream`` counts calls), and element ``e``
     of the tensor passed uses counter ``e`` — for a DTensor, its index in the global tensor,
@@ -51,7 +51,7 @@ class KeyedSampler:
     >>> w = torch.empty(2, 3)
     >>> _ = KeyedSampler(0, "fc.weight").normal_(w, 0.0, 1.0)
     >>> v = KeyedSampler(0, "fc.weight").normal_(torch.empty(2, 3), 0.0, 1.0)
-    >>> bool(torch.equal(w, v)), isinstance(KeyedSampler(0), initlab.Sampler)
+    >>> bool(torch.equal(w, v)), isinstance(KeyedSampler(0), initlab.rng.Sampler)
     (True, True)
     """
 

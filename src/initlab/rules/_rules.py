@@ -86,7 +86,7 @@ def _check_glob(arg: str, pattern: str) -> None:
 class Rule:
     """One declarative rule. See the module docstring for match semantics.
 
-    ``scheme`` is a registered initializer name (``initlab.known_names()``) or one
+    ``scheme`` is a registered initializer name (``initlab.initializers.known_names()``) or one
     of :data:`BUILTIN_SCHEMES`; ``args`` its keyword arguments. ``layout`` is given
     to fan-based schemes; its ``chunks`` also splits schemes without a layout
     (orthogonal per LSTM gate) into independently filled chunks along dim 0.

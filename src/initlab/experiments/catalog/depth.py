@@ -67,14 +67,14 @@ def _propagate(setting: str, variant: str, seed: int, cfg: DepthConfig) -> list[
     act = activation_function(activation)
     x = initlab.normal_(
         torch.empty(cfg.n_inputs, cfg.width),
-        generator=initlab.seeded_generator(seed, NAME, "input"),
+        generator=initlab.rng.seeded_generator(seed, NAME, "input"),
     ).to(cfg.torch_device)
     w = torch.empty(cfg.width, cfg.width)
     stds = []
     for layer in range(1, cfg.depth + 1):
         if layer == 1 or variant == "fresh":
             # Keyed by layer, not setting: every setting scales the same Gaussian draws.
-            wd = init.fill(w, initlab.seeded_generator(seed, NAME, variant, layer)).to(x.device)
+            wd = init.fill(w, initlab.rng.seeded_generator(seed, NAME, variant, layer)).to(x.device)
         x = act(x @ wd.T)
         stds.append(float(x.std()) if bool(torch.isfinite(x).all()) else math.inf)
     return stds

@@ -49,7 +49,7 @@ def run(config: OrthogonalConfig, tick: kit.Tick) -> list[kit.Record]:
         w = torch.empty(config.width, config.width, dtype=torch.float64)
         for depth in range(1, deepest + 1):
             product = (
-                ORTHOGONAL_INITS[init].fill(w, initlab.seeded_generator(seed, NAME, depth))
+                ORTHOGONAL_INITS[init].fill(w, initlab.rng.seeded_generator(seed, NAME, depth))
                 @ product
             )
             if depth in config.depths:
