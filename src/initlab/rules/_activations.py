@@ -116,6 +116,16 @@ _TRANSPARENT_MODULES = (
     nn.Flatten,
     nn.Unflatten,
 )
+#: Products of two activations (attention scores, attention-weighted values): the layer's
+#: output enters them linearly, with no pointwise nonlinearity of its own.
+_BILINEAR: tuple[Any, ...] = (
+    torch.matmul,
+    torch.Tensor.matmul,
+    torch.Tensor.__matmul__,
+    torch.bmm,
+    torch.einsum,
+    F.scaled_dot_product_attention,
+)
 _MULS: tuple[Any, ...] = (operator.mul, torch.mul, torch.Tensor.mul, torch.Tensor.__mul__, "mul")
 
 
@@ -259,6 +269,7 @@ class _Tracer(TorchFunctionMode):
         self.uses: dict[str, list[tuple[str, dict] | None]] = {}
         self.sigmoid_of: dict[int, int] = {}
         self.swish_sigmoids: set[int] = set()
+        self.suspended = 0
         self.sigmoid_uses: dict[str, list[int]] = {}
 
     def tag(self, tensor: Any, layers: set[str]) -> None:
@@ -273,9 +284,22 @@ class _Tracer(TorchFunctionMode):
                 found |= self.tags.get(id(value), set())
         return found
 
+    def enter(self, module: nn.Module, inputs: Any) -> None:
+        """A shape-preserving module (a norm, dropout): its inner ops are not uses."""
+        self.suspended += 1
+
+    def leave(self, module: nn.Module, inputs: Any, output: Any) -> None:
+        self.suspended -= 1
+        layers = self.layers_of(tree_flatten(inputs)[0])
+        if layers:
+            for value in tree_flatten(output)[0]:
+                self.tag(value, layers)
+
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
+        if self.suspended:
+            return out
         outputs, _ = tree_flatten(out)
         if not any(isinstance(v, torch.Tensor) for v in outputs):
             # Metadata queries (dim, size, numel, shape, ...) read a tensor without
@@ -302,7 +326,7 @@ class _Tracer(TorchFunctionMode):
             for value in flat:
                 self.tag(value, layers)
             return
-        if func is F.linear or func in (F.conv1d, F.conv2d, F.conv3d):
+        if func is F.linear or func in (F.conv1d, F.conv2d, F.conv3d) or func in _BILINEAR:
             act = ("linear", {})
         for layer in layers:
             self.uses.setdefault(layer, []).append(act)
@@ -343,6 +367,10 @@ def _detect_hooks(
     handles = []
     for name, module in layers:
         handles.append(module.register_forward_hook(_tagger(tracer, name)))
+    for module in model.modules():  # norms and dropouts pass their input's layers through
+        if not is_layer(module) and _module_kind(module)[0] == "through":
+            handles.append(module.register_forward_pre_hook(tracer.enter))
+            handles.append(module.register_forward_hook(tracer.leave))
     try:
         with _isolated(model), torch.no_grad(), tracer:
             output = _call(model, example_input)
