@@ -295,7 +295,7 @@ def transfer_summary(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     narrowest: dict[tuple[str, str], tuple[float, float]] = {}
     for row in out:  # sorted by width within each (model, parametrization)
         key = (row["model"], row["parametrization"])
-        curve = means[(*key, row["width"])]
+        curve = means[(row["model"], row["parametrization"], row["width"])]
         if key not in narrowest:
             narrowest[key] = (row["log2_lr_mean"], min(curve, key=curve.__getitem__))
         base_log2, base_lr = narrowest[key]
