@@ -47,6 +47,10 @@ def test_summary_reports_the_shift_of_the_best_lr() -> None:
     summary = {(s["parametrization"], s["width"]): s for s in transfer_summary(rows)}
     assert summary[("sp", 128)]["shift"] == -2.0
     assert summary[("mup", 128)]["shift"] == 0.0
+    # seed 2's divergence makes 2^-4's seed-mean loss inf at width 32, so the narrow best
+    # (by mean) is 2^-5: one octave from the wide best 2^-6
+    assert summary[("sp", 128)]["regret"] == 1.0
+    assert summary[("mup", 128)]["regret"] == 0.0
     assert summary[("sp", 32)]["seeds"] == 2
 
 

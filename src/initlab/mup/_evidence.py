@@ -258,13 +258,24 @@ def optimal_lrs(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def _mean_losses(records: Sequence[dict[str, Any]]) -> dict[tuple[Any, ...], dict[float, float]]:
+    """Mean loss over seeds per (model, parametrization, width), by LR."""
+    sums: dict[tuple[Any, ...], dict[float, list[float]]] = {}
+    for r in records:
+        key = (r["model"], r["parametrization"], r["width"])
+        sums.setdefault(key, {}).setdefault(r["lr"], []).append(r["loss"])
+    return {k: {lr: sum(v) / len(v) for lr, v in by.items()} for k, by in sums.items()}
+
+
 def transfer_summary(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per (model, parametrization, width): mean and std over seeds of log2(best LR), the
-    best loss, and ``shift``: mean log2(best LR) at this width minus at the narrowest
-    (0 = transfers; -1 per doubling of width = SP-with-Adam's 1/width drift)."""
+    best loss; ``shift``: mean log2(best LR) here minus at the narrowest width (0 =
+    transfers); ``regret``: the seed-mean loss at the narrowest width's best LR minus the
+    best seed-mean loss here (0 = the LR tuned narrow is still the best wide)."""
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for row in optimal_lrs(records):
         groups.setdefault((row["model"], row["parametrization"], row["width"]), []).append(row)
+    means = _mean_losses(records)
     out = []
     for (model, parametrization, width), rows in sorted(groups.items()):
         logs = [math.log2(r["lr"]) for r in rows]
@@ -281,9 +292,13 @@ def transfer_summary(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "best_loss_mean": sum(r["loss"] for r in rows) / len(rows),
             }
         )
-    narrowest: dict[tuple[str, str], float] = {}
+    narrowest: dict[tuple[str, str], tuple[float, float]] = {}
     for row in out:  # sorted by width within each (model, parametrization)
         key = (row["model"], row["parametrization"])
-        narrowest.setdefault(key, row["log2_lr_mean"])
-        row["shift"] = row["log2_lr_mean"] - narrowest[key]
+        curve = means[(row["model"], row["parametrization"], row["width"])]
+        if key not in narrowest:
+            narrowest[key] = (row["log2_lr_mean"], min(curve, key=curve.__getitem__))
+        base_log2, base_lr = narrowest[key]
+        row["shift"] = row["log2_lr_mean"] - base_log2
+        row["regret"] = curve.get(base_lr, math.inf) - min(curve.values())
     return out
