@@ -129,13 +129,11 @@ class _Untraceable(nn.Module):
         return self.fc2(torch.tanh(self.fc1(x)))
 
 
-@_fix("rules/_activations.py: the probe forward's failure names example_input and its shape")
 def test_example_input_forward_failure_names_the_argument() -> None:
     with pytest.raises(ValueError, match=r"example_input.*\(3, 5\)"):
         init_model(_Untraceable(), "auto", seed=0, example_input=torch.zeros(3, 5))
 
 
-@_fix("rules/_activations.py: example_input is checked even when torch.fx traces the model")
 def test_example_input_of_wrong_shape_is_not_ignored() -> None:
     _refused(ValueError, r"example_input.*\(3, 5\)", example_input=torch.zeros(3, 5))
 

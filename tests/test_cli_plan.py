@@ -293,8 +293,8 @@ def test_input_shape_lets_untraceable_models_be_detected(
         (["--input", "y=3,4"], ["does not take these inputs", "'y'"]),
         (["--input", "scale=3,4"], ["--input scale: only inputs that fill"]),
         (["--input", "x=3,4", "--input-shape", "3,4"], ["not both"]),
-        (["--input-shape", "3,5"], ["--input-shape: the model's forward failed", "(3, 5)"]),
-        (["--input", "x=3,4:float64"], ["--input: the model's forward failed", "float64"]),
+        (["--input-shape", "3,5"], ["--input-shape (3, 5): the model's forward failed"]),
+        (["--input", "x=3,4:float64"], ["--input ((3, 4) float64): the model's forward"]),
     ],
 )
 def test_input_option_errors(

@@ -63,8 +63,9 @@ def test_initialized_goes_through_rules_init_model_with_one_seeded_generator():
     """Same values as the plan's scheme drawn in module order from seeded_generator(*key)."""
     model = initialized(mlp((4, 8, 3)), HE, 7, "t", bias=0.25)
     g = initlab.rng.seeded_generator(7, "t")
-    first = initlab.kaiming_normal_(torch.empty(8, 4), nonlinearity="relu", generator=g)
-    second = initlab.kaiming_normal_(torch.empty(3, 8), nonlinearity="relu", generator=g)
+    he = initlab.initializers.get("he_normal")
+    first = he.fill_(torch.empty(8, 4), g)
+    second = he.fill_(torch.empty(3, 8), g)
     assert torch.equal(model[0].weight.detach(), first)
     assert torch.equal(model[2].weight.detach(), second)
     assert torch.equal(model[0].bias.detach(), torch.full((8,), 0.25))

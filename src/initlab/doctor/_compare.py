@@ -1,7 +1,7 @@
 """Comparison mode: the same model under several schemes or presets, side by side.
 
 A candidate is ``as-is`` (the model as given), a registered initializer name
-(``initlab.initializers.known_names()``), or an ``initlab.rules`` preset name or rules file.
+(``initializers.known_names()``), or an ``initlab.rules`` preset name or rules file.
 Every candidate but ``as-is`` is applied by the one model walker,
 :func:`initlab.rules.init_model`, on a deep copy: an initializer name becomes the
 rules "this scheme for every Linear, Conv and ConvTranspose weight, zeros for
@@ -20,7 +20,7 @@ from typing import Any
 
 from torch import nn
 
-import initlab
+from initlab import initializers
 from initlab._validation import closest_match
 from initlab.doctor._config import DoctorConfig, ProbeSpec
 from initlab.doctor._diagnose import LossFn, check_device, diagnose
@@ -60,7 +60,7 @@ def scheme_rules(scheme: str) -> list[Any]:
 
 def apply_scheme(model: nn.Module, scheme: str, *, seed: int) -> nn.Module:
     """Return a copy of ``model`` whose Linear/Conv/ConvTranspose weights come from ``scheme``."""
-    initlab.initializers.get(scheme)  # an unknown name fails before the copy
+    initializers.get(scheme)  # an unknown name fails before the copy
     model = copy.deepcopy(model)
     _rules_module().init_model(model, scheme_rules(scheme), seed=seed, default="torch")
     return model
@@ -80,17 +80,15 @@ def apply_rules(model: nn.Module, preset_or_file: str, *, seed: int) -> nn.Modul
 def _prepare(model: nn.Module, candidate: str, seed: int) -> nn.Module:
     if candidate == AS_IS:
         return model
-    if candidate in initlab.initializers.known_names():
+    if candidate in initializers.known_names():
         return apply_scheme(model, candidate, seed=seed)
     rules = _rules_module()
     if candidate not in rules.PRESETS and not Path(candidate).is_file():
-        hint = closest_match(
-            candidate, [AS_IS, *initlab.initializers.known_names(), *rules.PRESETS]
-        )
+        hint = closest_match(candidate, [AS_IS, *initializers.known_names(), *rules.PRESETS])
         suggestion = f" (did you mean {hint!r}?)" if hint is not None else ""
         raise ValueError(
             f"candidate={candidate!r} is not {AS_IS!r}, an initializer "
-            f"({', '.join(initlab.initializers.known_names())}), "
+            f"({', '.join(initializers.known_names())}), "
             f"a preset ({', '.join(rules.PRESETS)}) "
             f"or a rules file{suggestion}"
         )

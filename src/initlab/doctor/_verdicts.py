@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-import initlab
+from initlab import initializers
 from initlab._activations import ACTIVATIONS
 from initlab._gains import recommendation, recommended_scheme
 from initlab.doctor._config import Thresholds
@@ -80,10 +80,10 @@ def recommended_stds(activation: str | None, params: dict[str, float], fans: Fan
     scheme, args = recommended_scheme(activation, params)
     shape = (int(fans[1]), int(fans[0]))  # a 2-D stand-in with these fans
     stds = []
-    fields = dataclasses.fields(initlab.initializers.get(scheme, **args))
+    fields = dataclasses.fields(initializers.get(scheme, **args))
     has_mode = any(f.name == "mode" and f.init for f in fields)  # Xavier has none: fan_avg
     for mode in FAN_MODES if has_mode else (None,):
-        initializer = initlab.initializers.get(scheme, **({**args, "mode": mode} if mode else args))
+        initializer = initializers.get(scheme, **({**args, "mode": mode} if mode else args))
         std = initializer.spec(shape).std
         if std is not None:
             stds.append(float(std))

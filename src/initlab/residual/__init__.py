@@ -18,6 +18,8 @@ for :func:`initlab.init_model`; architectural changes are explicit transformatio
 (0.0, 'fixup: branch 0 (L=4, m=2) last layer: zero')
 """
 
+# Importing the package registers its presets (fixup, rezero, depth-scaled, deepnet).
+from initlab.residual import _presets  # noqa: F401
 from initlab.residual._branches import (
     BLOCK_TYPES,
     ResidualBranch,

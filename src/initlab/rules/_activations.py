@@ -374,15 +374,30 @@ def _detect_hooks(
     try:
         with _isolated(model), torch.no_grad(), tracer:
             output = _call(model, example_input)
-    except Exception as exc:  # the model's own checks: this input cannot be traced
-        why = f"the probe forward raised {type(exc).__name__}: {exc}"
-        reason = f"{reason}; {why}" if reason else why
-        return {name: DetectedActivation(None, {}, "none", reason) for name, _ in layers}
+    except Exception as exc:  # the user's input does not fit the model: say so
+        raise ValueError(
+            f"example_input {_describe_input(example_input)}: the model's forward failed on "
+            f"it ({type(exc).__name__}: {exc}); pass an input the model accepts"
+        ) from None
     finally:
         for handle in handles:
             handle.remove()
     flat, _ = tree_flatten(output)
     return tracer.result(tracer.layers_of(flat), [n for n, _ in layers], reason)
+
+
+def _describe_input(value: Any) -> str:
+    """Shapes of an input, e.g. ``(3, 5)`` or ``{input_ids: (2, 8)}``."""
+    if isinstance(value, torch.Tensor):
+        dtype = (
+            "" if value.dtype == torch.float32 else f" {str(value.dtype).removeprefix('torch.')}"
+        )
+        return f"{tuple(value.shape)}{dtype}"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_describe_input(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(_describe_input(v) for v in value) + ")"
+    return type(value).__name__
 
 
 def _call(model: nn.Module, example_input: Any) -> Any:
@@ -482,11 +497,12 @@ def detect_activations(
 ) -> dict[str, DetectedActivation]:
     """The activation following every Linear/Conv layer, keyed by qualified module name.
 
-    ``method="auto"`` tries ``torch.fx`` first and falls back to execution tracing
-    on ``example_input`` (a tensor, a tuple of positional inputs or a dict of keyword
-    inputs). Without an input, layers of an untraceable model come back undetermined
-    (``reason`` says why); so do they when the model raises on the input (its own
-    argument checks): detection never raises on the model's behalf. Wrapped models
+    ``method="auto"`` traces the real execution on ``example_input`` when one is given
+    (a tensor, a tuple of positional inputs or a dict of keyword inputs; an input the
+    model's forward refuses is a ``ValueError`` naming it), else tries ``torch.fx``.
+    Without an input, layers of an untraceable model come back undetermined (``reason``
+    says why): tracing never raises on the model's behalf (its own argument checks
+    under fx proxies). Wrapped models
     (DataParallel, DDP, ``torch.compile``) are unwrapped: names are the bare model's.
     Weights are never touched; the fallback runs the model under
     ``torch.no_grad()`` and restores its buffers, train/eval flags and the global
@@ -500,7 +516,7 @@ def detect_activations(
         raise ValueError(f"method={method!r} is not one of 'auto', 'fx', 'hooks'")
     model = unwrap_model(model)
     reason = ""
-    if method in ("auto", "fx"):
+    if method == "fx" or (method == "auto" and example_input is None):
         try:
             return _detect_fx(model)
         except Exception as exc:  # torch.fx's failures, and the model's own checks on proxies

@@ -30,7 +30,7 @@ from initlab._validation import _caller_stacklevel, check_choice, check_device
 from initlab.rules._activations import unwrap_model
 from initlab.rules._checkpoint import StateLike, load_state, map_names, match_checkpoint
 from initlab.rules._plan import CheckpointReport, Plan
-from initlab.rules._presets import Preset, resolve_rules
+from initlab.rules._presets import resolve_rules
 from initlab.rules._resolve import (
     DEFAULTS,
     LazyActivations,
@@ -40,7 +40,7 @@ from initlab.rules._resolve import (
     build_plan,
 )
 from initlab.rules._roles import TensorSite
-from initlab.rules._rules import module_type_names
+from initlab.rules._rules import RuleSet, module_type_names
 from initlab.rules._write import PartialWriteError, target_device, write_plan
 
 __all__ = [
@@ -190,7 +190,9 @@ def init_model(
         norm_types=options.norm_types,
         activations=activations,
         pretrained=chosen,
-        warn_unused=not isinstance(rules_or_preset, (str, Preset)),
+        # The user's own rules: written out, or read from a file (a RuleSet named "custom").
+        warn_unused=isinstance(rules_or_preset, (list, tuple, Mapping))
+        or (isinstance(rules_or_preset, RuleSet) and rules_or_preset.name == "custom"),
         sites=sites,
     )
     for message in _check_norm_types(model, options.norm_types):

@@ -160,11 +160,6 @@ def _example_input(model: Any, args: argparse.Namespace) -> Any:
     return tuple(bound.args)
 
 
-def _describe_input(example: Any) -> str:
-    items = example if isinstance(example, tuple) else (example,)
-    return ", ".join(f"{str(t.dtype).removeprefix('torch.')} {tuple(t.shape)}" for t in items)
-
-
 def _run(args: argparse.Namespace) -> int:
     from initlab._modelspec import load_model
     from initlab.rules._apply import init_model
@@ -187,17 +182,13 @@ def _run(args: argparse.Namespace) -> int:
             pretrained=args.pretrained,
             prefix_map=prefix_map,
         )
-    except RuntimeError as exc:  # torch's own errors: with an example input, its forward
-        if example is None:
+    except ValueError as exc:  # name the flag that made the example input
+        message = str(exc)
+        if example is None or not message.startswith("example_input"):
             raise
         flag = "--input" if args.input else "--input-shape"
-        raise ValueError(
-            f"{flag}: the model's forward failed on the example input "
-            f"({_describe_input(example)}): {str(exc).splitlines()[0]}"
-        ) from exc
+        raise ValueError(flag + message.removeprefix("example_input")) from None
     plan.check()  # a dry run fails exactly where --apply would
-    if not args.apply and args.seed is None:
-        plan.seed = None  # nothing was drawn: a seed appears when weights are
     if save is not None:
         _save(model, save)
     _print(plan, as_json=args.json, all_rows=args.all_rows)

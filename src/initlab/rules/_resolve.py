@@ -426,8 +426,10 @@ def _parents(model: nn.Module) -> dict[str, nn.Module | None]:
 
 
 def _warn_unused(rules: RuleSet, ctx: _Context) -> None:
+    """Rules that name tensors yet initialize none: a typo, or shadowed by an earlier rule.
+    (A rule by role or module type may fairly match nothing in a given model.)"""
     for index, rule in enumerate(rules.rules):
-        if index in ctx.used:
+        if index in ctx.used or rule.name is None:
             continue
         criteria = ", ".join(
             f"{key}={value[0]!r}" if len(value) == 1 else f"{key}={list(value)!r}"
@@ -462,8 +464,8 @@ def build_plan(
 ) -> tuple[Plan, list[Action]]:
     """Resolve ``rules`` into a plan and the actions behind it. Problems are collected in
     ``plan.errors`` (``plan.check()`` raises them); nothing is sampled or written.
-    ``warn_unused``: warn about rules that initialize nothing (the user's own rules;
-    a preset's rules for absent module kinds are expected to stay unused). ``sites``:
+    ``warn_unused``: warn about rules that name tensors yet initialize none (the user's
+    own rules; a preset's rules for absent module kinds are expected to stay unused). ``sites``:
     :func:`all_sites` of the model, when the caller has them already."""
     ctx = _Context(
         rules=rules,

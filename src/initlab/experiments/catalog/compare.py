@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-import initlab
+from initlab import initializers
 from initlab._activations import lookup_activation
 from initlab._validation import check_choice, unknown_name_error
 from initlab.experiments import kit
@@ -30,11 +30,11 @@ def resolve_scheme(name: str) -> str:
     """'scheme' for a registered initializer name, 'preset' for an ``initlab.rules`` preset."""
     if not isinstance(name, str):
         raise TypeError(f"scheme={name!r} must be a name such as 'he_normal'")
-    if name in initlab.initializers.known_names():
+    if name in initializers.known_names():
         return "scheme"
     if name in PRESETS:
         return "preset"
-    raise unknown_name_error("scheme", name, [*initlab.initializers.known_names(), *PRESETS])
+    raise unknown_name_error("scheme", name, [*initializers.known_names(), *PRESETS])
 
 
 # Specs are frozen, so one default instance can be shared by every config.

@@ -16,8 +16,9 @@ from typing import Any
 
 import torch
 
-import initlab
+from initlab import rng
 from initlab._activations import activation_function
+from initlab._functional import normal_
 from initlab.experiments import kit
 
 __all__ = ["SETTINGS", "VARIANTS", "DepthConfig"]
@@ -65,16 +66,16 @@ def _propagate(setting: str, variant: str, seed: int, cfg: DepthConfig) -> list[
     """Per-layer std of the activations (inf once any value is inf/nan)."""
     activation, init = SETTINGS[setting]
     act = activation_function(activation)
-    x = initlab.normal_(
+    x = normal_(
         torch.empty(cfg.n_inputs, cfg.width),
-        generator=initlab.rng.seeded_generator(seed, NAME, "input"),
+        generator=rng.seeded_generator(seed, NAME, "input"),
     ).to(cfg.torch_device)
     w = torch.empty(cfg.width, cfg.width)
     stds = []
     for layer in range(1, cfg.depth + 1):
         if layer == 1 or variant == "fresh":
             # Keyed by layer, not setting: every setting scales the same Gaussian draws.
-            wd = init.fill(w, initlab.rng.seeded_generator(seed, NAME, variant, layer)).to(x.device)
+            wd = init.fill(w, rng.seeded_generator(seed, NAME, variant, layer)).to(x.device)
         x = act(x @ wd.T)
         stds.append(float(x.std()) if bool(torch.isfinite(x).all()) else math.inf)
     return stds

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-import initlab
+from initlab import rng
 from initlab.experiments import kit
 
 __all__ = ["ORTHOGONAL_INITS", "OrthogonalConfig"]
@@ -49,8 +49,7 @@ def run(config: OrthogonalConfig, tick: kit.Tick) -> list[kit.Record]:
         w = torch.empty(config.width, config.width, dtype=torch.float64)
         for depth in range(1, deepest + 1):
             product = (
-                ORTHOGONAL_INITS[init].fill(w, initlab.rng.seeded_generator(seed, NAME, depth))
-                @ product
+                ORTHOGONAL_INITS[init].fill(w, rng.seeded_generator(seed, NAME, depth)) @ product
             )
             if depth in config.depths:
                 keep_all = depth == deepest and seed == config.seed

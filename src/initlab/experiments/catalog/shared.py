@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import initlab
+from initlab import rng
 from initlab.experiments import kit
 from initlab.rules import init_model
 
@@ -52,7 +52,7 @@ def _models(width: int, seed: int) -> tuple[nn.Sequential, nn.Sequential, dict[s
             nn.Linear(width, 1),
         )
     tied = tied.to_empty(device="cpu")
-    plan = init_model(tied, HE.rules(bias=0.0), generator=initlab.rng.seeded_generator(seed, NAME))
+    plan = init_model(tied, HE.rules(bias=0.0), generator=rng.seeded_generator(seed, NAME))
     weights = [e for e in plan.entries if e.role == "weight"]
     untied = copy.deepcopy(tied)
     untied[4] = copy.deepcopy(untied[2])  # the second use gets its own tensor, same values
@@ -75,7 +75,7 @@ def run(config: SharedConfig, tick: kit.Tick) -> list[kit.Record]:
     records: list[kit.Record] = []
     for done, seed in enumerate(config.seed_list, 1):
         tied, untied, counts = _models(config.width, seed)
-        g = initlab.rng.seeded_generator(seed, NAME, "batch")
+        g = rng.seeded_generator(seed, NAME, "batch")
         x = torch.randn(config.batch, 4, generator=g)
         y = torch.randn(config.batch, 1, generator=g)
         for model in (tied, untied):
