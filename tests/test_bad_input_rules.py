@@ -1,9 +1,7 @@
-"""Bad input to the rules engine (``init_model``, rules, ``param_groups``) that still needs a
-fix in ``rules/_rules.py``, ``rules/_weight_decay.py``, ``rules/_apply.py`` or
-``rules/_activations.py``. Each test states the wanted behaviour: a clear error naming the
-argument, the value and what is allowed (or a warning where the call succeeds with a
-surprising meaning), the model untouched. Those still marked are strict xfails until the
-engine is fixed: remove the marker with the fix.
+"""Bad input to the rules engine (``init_model``, rules, ``param_groups``, activation
+detection). Each test states the behaviour: a clear error naming the argument, the value
+and what is allowed (or a warning where the call succeeds with a surprising meaning), the
+model untouched.
 """
 
 from __future__ import annotations
@@ -33,26 +31,19 @@ def _refused(error: type[Exception], match: str, rules: object = "auto", **kwarg
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
-def _fix(what: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"needs engine fix: {what}")
-
-
 # --- param_groups -----------------------------------------------------------------------------
 
 
-@_fix("rules/_weight_decay.py: check weight_decay is a finite number >= 0")
 def test_param_groups_weight_decay_not_a_number() -> None:
     with pytest.raises((TypeError, ValueError), match=r"weight_decay='x' must be a .*number"):
         param_groups(_net(), weight_decay="x")
 
 
-@_fix("rules/_weight_decay.py: unknown options name the allowed ones (DecayConfig fields)")
 def test_param_groups_unknown_option_lists_allowed() -> None:
     with pytest.raises(TypeError, match=r"foo.*(allowed|one of).*weight_decay"):
         param_groups(_net(), foo=1)
 
 
-@_fix("rules/_weight_decay.py: a malformed or never-matching no_decay_names glob warns/errors")
 def test_param_groups_no_decay_names_matching_nothing() -> None:
     with (
         pytest.raises((ValueError, UserWarning), match=r"no_decay_names.*'\['"),

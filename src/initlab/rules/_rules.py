@@ -56,7 +56,7 @@ def _patterns(value: str | Sequence[str] | None, arg: str) -> Patterns:
             f"{arg}={value!r} must be a non-empty string or list of strings (glob patterns)"
         )
     for pattern in items:
-        _check_glob(arg, pattern)
+        check_glob(arg, pattern)
     return items
 
 
@@ -67,7 +67,7 @@ def _compile(patterns: Patterns) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
 
 
-def _check_glob(arg: str, pattern: str) -> None:
+def check_glob(arg: str, pattern: str) -> None:
     """An unclosed ``[`` makes fnmatch match the bracket literally: almost always a typo."""
     depth = 0
     for i, char in enumerate(pattern):

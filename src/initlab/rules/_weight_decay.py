@@ -8,7 +8,9 @@ appear once (under their first name).
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
+import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 from torch import nn
 
 from initlab.rules._roles import parameter_role, parameter_sites
+from initlab.rules._rules import check_glob
 
 __all__ = ["DecayAssignment", "DecayConfig", "decay_report", "declared_no_decay", "param_groups"]
 
@@ -81,8 +84,15 @@ class DecayConfig:
     norm_types: tuple[str | type, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay={self.weight_decay!r} must be >= 0")
+        wd = self.weight_decay
+        if isinstance(wd, bool) or not isinstance(wd, (int, float)) or not math.isfinite(wd):
+            raise TypeError(f"weight_decay={wd!r} must be a finite number >= 0")
+        if wd < 0:
+            raise ValueError(f"weight_decay={wd!r} must be >= 0")
+        for pattern in self.no_decay_names:
+            if not isinstance(pattern, str) or not pattern:
+                raise TypeError(f"no_decay_names entry {pattern!r} must be a non-empty glob")
+            check_glob("no_decay_names", pattern)
 
 
 @dataclass(frozen=True)
@@ -154,6 +164,10 @@ def param_groups(
     [1, 3]
     """
     if config is None:
+        allowed = [f.name for f in dataclasses.fields(DecayConfig)]
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise TypeError(f"param_groups got unknown option(s) {unknown}; allowed: {allowed}")
         config = DecayConfig(**_tuples(options))
     elif options:
         raise TypeError("pass either config= or keyword options, not both")
