@@ -15,7 +15,7 @@ VERSIONS_DIR ?= build/torch-versions
 # Which tests test-versions runs (default: the whole suite).
 VERSIONS_PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck bench clean browser test-versions
+.PHONY: demo test test-fast lint typecheck bench clean browser test-versions
 
 $(BIN)/.initlab-installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,11 @@ test-versions:
 	  $$env/bin/python -c 'import torch, initlab; print("torch", torch.__version__)'; \
 	  $$env/bin/python -m pytest -q -n 2 --dist loadgroup -p no:cacheprovider $(VERSIONS_PYTEST_ARGS); \
 	done
+
+# The fast tier while developing (under a minute here): everything but the tests marked slow
+# (real-model zoo, kernels under the Triton interpreter, sharding, browsers, training runs).
+test-fast: $(BIN)/.initlab-installed
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not slow"
 
 bench: $(BIN)/.initlab-installed
 	$(BIN)/python -m initlab.bench

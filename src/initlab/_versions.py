@@ -1,7 +1,7 @@
 """The oldest PyTorch initlab runs on, checked when ``import initlab`` runs.
 
 ``TORCH_FLOOR`` is the single source of the floor: ``pyproject.toml`` declares the
-same (``tests/test_versions.py`` checks that they agree) and ``make test-versions``
+same (``tests/contracts/test_versions.py`` checks that they agree) and ``make test-versions``
 runs the suite on it. Why 2.12, not lower:
 
 - ``torch.distributed.tensor.DTensor`` is public only from 2.5; the keyed and

@@ -146,3 +146,7 @@ def test_glorot_training_records_how_many_classes_each_run_predicts():
     for init in ("standard", "normalized"):
         (n,) = values(r, f"tanh/{init}", "classes_predicted")
         assert 1 <= n <= 10
+
+
+# Part of the whole suite (make test); left out of make test-fast.
+pytestmark = [pytestmark, pytest.mark.slow]

@@ -10,6 +10,9 @@ from torch import nn
 from initlab._cli import main
 from initlab.mup._coord import CoordConfig, coord_check, verdicts
 
+# Part of the whole suite (make test); left out of make test-fast.
+pytestmark = pytest.mark.slow
+
 WIDTHS = (32, 64, 128)
 
 

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# Part of the whole suite (make test); left out of make test-fast.
+pytestmark = pytest.mark.slow
+
 DOC = Path(__file__).resolve().parents[2] / "docs" / "mup.md"
 FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
 BLOCKS = [m.group(1) for m in FENCE.finditer(DOC.read_text(encoding="utf-8"))]

@@ -8,6 +8,9 @@ import pytest
 
 from initlab.mup._evidence import LRTransferConfig, lr_transfer, optimal_lrs, transfer_summary
 
+# Part of the whole suite (make test); left out of make test-fast.
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("model", ["mlp", "transformer"])
 def test_tiny_sweep_gives_tidy_records(model: str) -> None:

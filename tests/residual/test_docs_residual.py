@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+# Part of the whole suite (make test); left out of make test-fast.
+pytestmark = pytest.mark.slow
+
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
 

@@ -96,3 +96,7 @@ def test_import_without_interpreter_or_gpu_is_clean():
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# Part of the whole suite (make test); left out of make test-fast.
+pytestmark = [pytestmark, pytest.mark.slow]

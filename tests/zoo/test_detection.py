@@ -8,6 +8,9 @@ from torch import nn
 
 from initlab.rules import detect_activations, init_model
 
+# Part of the whole suite (make test); left out of make test-fast.
+pytestmark = pytest.mark.slow
+
 
 class DropPath(nn.Module):
     """timm's stochastic depth (an identity in eval), by class name."""

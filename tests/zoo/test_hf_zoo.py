@@ -264,3 +264,7 @@ def test_weight_decay_follows_no_weight_decay() -> None:
     rows = {r.name: r for r in decay_report(Declares())}
     assert not rows["table"].decay and "no_weight_decay" in rows["table"].reason
     assert rows["inner.weight"].decay
+
+
+# Part of the whole suite (make test); left out of make test-fast.
+pytestmark = [pytestmark, pytest.mark.slow]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
-from tests.models_zoo import MLP, TiedLM
+from tests.rules.models_zoo import MLP, TiedLM
 from torch import nn
 
 from initlab._cli import main

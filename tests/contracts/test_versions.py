@@ -13,7 +13,10 @@ import torch
 from initlab import _versions
 from initlab._versions import TORCH_FLOOR, check_torch, parse_version
 
-ROOT = Path(__file__).resolve().parents[1]
+# Part of the whole suite (make test); left out of make test-fast.
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _declared_torch_floor() -> tuple[int, int]:

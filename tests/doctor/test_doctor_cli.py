@@ -275,3 +275,7 @@ def test_report_in_a_folder_that_cannot_be_written(
     target = "/proc/initlab-doctor-report"
     assert main(["doctor", f"{model_file}:must_not_build", "--report", target]) == 2
     assert "is not writable" in capsys.readouterr().err
+
+
+# Part of the whole suite (make test); left out of make test-fast.
+pytestmark = pytest.mark.slow

@@ -7,7 +7,15 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.models_zoo import MLP, ZOO, LSTMTagger, ResNetTiny, TiedLM, TinyTransformer, meta_mlp
+from tests.rules.models_zoo import (
+    MLP,
+    ZOO,
+    LSTMTagger,
+    ResNetTiny,
+    TiedLM,
+    TinyTransformer,
+    meta_mlp,
+)
 from torch import nn
 
 from initlab import gain

@@ -14,6 +14,9 @@ import initlab.bench
 from initlab.bench import BenchConfig, ModelCase, Record, render
 from initlab.bench import _cli as bench_cli
 
+# Part of the whole suite (make test); left out of make test-fast.
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.slow
 def test_quick_bench_runs_and_reports_ratios_and_memory():

@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 import torch
-from tests.models_zoo import (
+from tests.rules.models_zoo import (
     MLP,
     ZOO,
     LSTMTagger,

@@ -342,7 +342,7 @@ def test_keyword_input_for_a_hugging_face_model(capsys: pytest.CaptureFixture[st
 
 def test_narrow_console_leaves_columns_out_by_name() -> None:
     from rich.console import Console
-    from tests.models_zoo import TiedLM
+    from tests.rules.models_zoo import TiedLM
 
     from initlab.rules import init_model
 

@@ -18,6 +18,9 @@ from torch import nn
 
 from initlab.doctor import DoctorConfig, diagnose
 
+# Part of the whole suite (make test); left out of make test-fast.
+pytestmark = pytest.mark.slow
+
 T = pytest.importorskip("transformers")
 
 Built = tuple[nn.Module, dict[str, torch.Tensor]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.models_zoo import LSTMTagger, ResNetTiny, TiedLM
+from tests.rules.models_zoo import LSTMTagger, ResNetTiny, TiedLM
 from torch import nn
 
 from initlab.rules import DecayConfig, decay_report, param_groups

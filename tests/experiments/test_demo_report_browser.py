@@ -10,6 +10,9 @@ import torch
 
 from initlab.experiments import run_experiment, write_results
 
+# Part of the whole suite (make test); left out of make test-fast.
+pytestmark = pytest.mark.slow
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
     "--headless",
