@@ -40,7 +40,7 @@ import torch
 from initlab import _functional as F
 from initlab._fans import FAN_MODES, Chunk, Fans, LayoutLike, get_layout, walk_chunks
 from initlab._gains import calculate_gain
-from initlab._registry import deserialize, register, serialize
+from initlab._registry import deserialize, get, register, serialize
 from initlab._scaling import (
     distribution_bound,
     glorot_std,
@@ -731,8 +731,6 @@ class Chunked(Initializer):
     layout: LayoutLike = "torch"
 
     def validate(self) -> None:
-        from initlab._registry import get
-
         if self.initializer is None:
             raise TypeError("Chunked needs initializer= (a name, a config dict or an Initializer)")
         inner = get(self.initializer)

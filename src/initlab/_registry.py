@@ -11,19 +11,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, Union
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from initlab._validation import as_mapping, unknown_name_error
 
-if TYPE_CHECKING:
-    from initlab._initializers import Initializer
-
 __all__ = ["InitializerLike", "deserialize", "get", "known_names", "register", "serialize"]
 
-_REGISTRY: dict[str, type[Initializer]] = {}
-C = TypeVar("C", bound="type[Initializer]")
 
-InitializerLike = Union[str, Mapping[str, Any], "Initializer", Callable[..., Any]]
+@runtime_checkable
+class Initializer(Protocol):
+    """What the registry needs of an initializer (``initlab.initializers.Initializer``
+    has it): the registry sits below the classes it registers and never imports them."""
+
+    def fill_(self, tensor: Any, generator: Any) -> Any: ...
+
+    def spec(self, shape: Any) -> Any: ...
+
+    def get_config(self) -> dict[str, Any]: ...
+
+
+_REGISTRY: dict[str, Any] = {}
+C = TypeVar("C", bound=type)
+
+InitializerLike = str | Mapping[str, Any] | Initializer | Callable[..., Any]
 
 
 def snake_case(name: str) -> str:
@@ -52,7 +62,7 @@ def known_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def _lookup(name: str) -> type[Initializer]:
+def _lookup(name: str) -> Any:
     if name not in _REGISTRY:
         raise unknown_name_error("initializer", name, sorted(k for k in _REGISTRY if k.islower()))
     return _REGISTRY[name]
@@ -60,8 +70,6 @@ def _lookup(name: str) -> type[Initializer]:
 
 def serialize(initializer: Initializer) -> dict[str, Any]:
     """``{"class_name": ..., "config": {...}}``, JSON-ready."""
-    from initlab._initializers import Initializer
-
     if not isinstance(initializer, Initializer):
         raise TypeError(
             f"serialize() takes an initlab Initializer, got {type(initializer).__name__}"
@@ -130,8 +138,6 @@ def get(identifier: InitializerLike, **kwargs: Any) -> Any:
     ...
     ValueError: initializer='he_norml' is not one of ... (did you mean 'he_normal'?)
     """
-    from initlab._initializers import Initializer
-
     if isinstance(identifier, str):
         return _lookup(identifier).from_config(kwargs)
     if kwargs:
