@@ -267,3 +267,43 @@ def test_deep_tanh_jacobian_does_not_stop_after_one_step() -> None:
     sv = d.to_dict()["jacobian_sv"]
     # Each layer scales by about 0.01·√32 ≈ 0.06: σ ≈ 1e-24, whose square underflows float32.
     assert len(sv) > 1 and 0 < sv[0] < 1e-20
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.fc1, self.act, self.fc2 = nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.fc2(self.act(self.fc1(x)))
+
+
+class _ResNet(nn.Module):
+    def __init__(self, d: int = 64, n: int = 16) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(_ResBlock(d) for _ in range(n))
+        self.head = nn.Linear(d, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+def test_growing_residual_stream_recommends_depth_aware_schemes() -> None:
+    from initlab.doctor import DoctorConfig, diagnose
+    from initlab.rules import init_model
+
+    net, x = _ResNet(), torch.randn(128, 64, generator=torch.Generator().manual_seed(0))
+    init_model(net, [{"scheme": "he_normal", "role": "weight"}, {"scheme": "zeros"}], seed=0)
+    found = [f for f in diagnose(net, x, config=DoctorConfig(seed=0)).findings
+             if f.statistic == "act_second_moment"]  # fmt: skip
+    assert len(found) == 1 and "per block" in found[0].message
+    assert "'fixup' preset" in found[0].recommendation
+    # Negative control: the branches' last layers at zero keep the stream flat.
+    rules = [{"scheme": "zeros", "name": "*.fc2.weight"}, {"scheme": "he_normal", "role": "weight"},
+             {"scheme": "zeros"}]  # fmt: skip
+    init_model(net, rules, seed=0)
+    found = [f for f in diagnose(net, x, config=DoctorConfig(seed=0)).findings
+             if f.statistic == "act_second_moment"]  # fmt: skip
+    assert not found

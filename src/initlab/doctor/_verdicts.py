@@ -478,13 +478,16 @@ def _residual(records: Sequence[StatRecord], t: Thresholds, run: str) -> list[Fi
     growth = blocks[-1]["act_second_moment"] / blocks[0]["act_second_moment"]
     if growth <= t.residual_growth_warning:
         return []
+    per_block = growth ** (1 / (len(blocks) - 1))
     message = (
         f"residual stream variance grows ×{growth:.3g} from {blocks[0]['name']} to "
-        f"{blocks[-1]['name']} ({len(blocks)} blocks)"
+        f"{blocks[-1]['name']} ({len(blocks)} blocks, ×{per_block:.3g} per block)"
     )
     advice = (
-        "scale each residual branch's last layer down, e.g. std/√(2·n_blocks) as in the "
-        "'gpt2' preset, or zero-initialize it (initlab.zeros_)"
+        "scale the residual branches with depth: the 'fixup' preset (Zhang et al. 2019: "
+        "last branch layer zero, the others × L^(-1/(2m-2))), 'depth-scaled' (GPT-2's "
+        "std/√(2L) on branch outputs) or 'rezero' (branch multipliers 0); "
+        "initlab.residual.find_branches shows the branches, L and m"
     )
     return [
         Finding(
