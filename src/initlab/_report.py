@@ -10,11 +10,14 @@ the experiments and the doctor. matplotlib and scikit-learn come with the
 from __future__ import annotations
 
 import base64
+import csv
 import html
 import importlib
 import io
+import json
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +25,13 @@ __all__ = [
     "REPORT_EXTRA",
     "MissingDependencyError",
     "check_output_dir",
+    "check_records_path",
     "figure_to_html",
     "html_table",
     "pyplot",
+    "records_csv",
     "require_report",
+    "write_records",
     "write_report",
 ]
 
@@ -93,6 +99,22 @@ def pyplot() -> Any:
     return plt
 
 
+def _writable_folder(path: Path, arg: str) -> None:
+    """``path`` is a folder that exists and is writable, or can be created: else ValueError."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{arg}={str(path)!r}: {str(existing)!r} is a file, not a folder")
+    try:  # try it: permission bits say nothing for root or on a read-only mount
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ValueError(
+            f"{arg}={str(path)!r}: folder {str(existing)!r} is not writable ({exc.strerror or exc})"
+        ) from None
+
+
 def check_output_dir(arg: str, path: str | Path) -> Path:
     """``path`` as a folder a report can be written to, checked before any work is done.
 
@@ -102,14 +124,43 @@ def check_output_dir(arg: str, path: str | Path) -> Path:
     out = Path(path)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{arg}={str(path)!r} is an existing file; give a folder for the report")
-    probe = out
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ValueError(f"{arg}={str(path)!r}: {str(probe)!r} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ValueError(f"{arg}={str(path)!r}: folder {str(probe)!r} is not writable")
+    _writable_folder(out, arg)
     return out
+
+
+def check_records_path(arg: str, path: str | Path) -> Path:
+    """``path`` as a ``.json`` or ``.csv`` records file that can be written, checked early."""
+    out = Path(path)
+    if out.is_dir():
+        raise ValueError(f"{arg}={str(path)!r} is a folder; give a file name")
+    if out.suffix not in (".json", ".csv"):
+        raise ValueError(f"{arg}={str(path)!r} must end in .json or .csv")
+    if out.exists() and not os.access(out, os.W_OK):
+        raise ValueError(f"{arg}={str(path)!r} exists and is not writable")
+    _writable_folder(out.parent, arg)
+    return out
+
+
+def write_records(
+    path: str | Path, rows: Sequence[Mapping[str, Any]], fields: Sequence[str], arg: str = "path"
+) -> Path:
+    """Tidy records (one dict per row) as ``.json`` or ``.csv``, chosen by the suffix;
+    CSV columns are ``fields`` in that order. The one records writer of the project."""
+    out = check_records_path(arg, path)
+    if out.suffix == ".json":
+        out.write_text(json.dumps([dict(r) for r in rows]), encoding="utf-8")
+    else:
+        out.write_text(records_csv(rows, fields), encoding="utf-8")
+    return out
+
+
+def records_csv(rows: Iterable[Mapping[str, Any]], fields: Sequence[str]) -> str:
+    """CSV text of tidy records: a header of ``fields``, then one line per row."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def figure_to_html(fig: Any, caption: str = "", *, dpi: int = 110) -> str:

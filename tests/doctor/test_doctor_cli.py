@@ -259,7 +259,7 @@ def test_report_path_is_checked_before_any_work(
     taken.write_text("keep me")
     assert main(["doctor", f"{model_file}:must_not_build", "--report", str(taken)]) == 2
     err = capsys.readouterr().err
-    assert "is not a folder" in err and "Traceback" not in err
+    assert "is an existing file; give a folder" in err and "Traceback" not in err
     assert taken.read_text() == "keep me"
     assert main(["doctor", f"{model_file}:must_not_build", "--records", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err

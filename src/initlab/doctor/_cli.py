@@ -11,13 +11,12 @@ from initlab._cli_inputs import add_input_arguments
 from initlab._cli_inputs import parse_shape as _parse_shape  # noqa: F401 (tests use it)
 from initlab._cli_inputs import probe_spec as _probe_spec
 from initlab._modelspec import load_model
+from initlab._report import check_output_dir, check_records_path
 from initlab.doctor._compare import apply_rules, compare
 from initlab.doctor._config import DoctorConfig, Thresholds
 from initlab.doctor._diagnose import diagnose
 from initlab.doctor._records import (
     Diagnosis,
-    check_records_path,
-    check_report_dir,
     write_records,
 )
 
@@ -121,9 +120,9 @@ def _diagnoses(args: argparse.Namespace) -> list[Diagnosis]:
 def _run(args: argparse.Namespace) -> int:
     # Outputs are checked before the model is even loaded: no work is lost to a bad path.
     if args.report:
-        check_report_dir(args.report, "--report")
+        check_output_dir("--report", args.report)
     if args.records:
-        check_records_path(args.records, "--records")
+        check_records_path("--records", args.records)
     diagnoses = _diagnoses(args)
     if args.records:
         write_records(args.records, [r for d in diagnoses for r in d.records])

@@ -8,17 +8,16 @@ statistics carry the parameter's local name in ``param``.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from initlab._report import records_csv
+from initlab._report import write_records as _write_records
 
 __all__ = [
     "LAYER_KINDS",
@@ -27,8 +26,6 @@ __all__ = [
     "Finding",
     "StatRecord",
     "block_table",
-    "check_records_path",
-    "check_report_dir",
     "histograms",
     "jacobian_rank",
     "jacobian_values",
@@ -122,7 +119,7 @@ class Diagnosis:
 
     def records_csv(self) -> str:
         """All tidy records as CSV text (header + one row per record)."""
-        return records_to_csv(self.records)
+        return records_csv((dataclasses.asdict(r) for r in self.records), _FIELDS)
 
 
 def _clean(value: Any) -> Any:
@@ -147,64 +144,12 @@ def _finding_dict(finding: Finding) -> dict[str, Any]:
     return data
 
 
-def records_to_csv(records: Iterable[StatRecord]) -> str:
-    """CSV text of records, columns in :class:`StatRecord` field order."""
-    fields = [f.name for f in dataclasses.fields(StatRecord)]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    for record in records:
-        writer.writerow(dataclasses.asdict(record))
-    return buffer.getvalue()
+_FIELDS = tuple(f.name for f in dataclasses.fields(StatRecord))
 
 
-def _writable_folder(path: Path, argument: str) -> None:
-    """``path`` is a folder that exists and is writable, or can be created: else ValueError."""
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ValueError(f"{argument}={str(path)!r}: {str(existing)!r} exists and is not a folder")
-    try:  # try it: permission bits say nothing for root or on a read-only mount
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as exc:
-        raise ValueError(
-            f"{argument}={str(path)!r}: folder {str(existing)!r} is not writable "
-            f"({exc.strerror or exc})"
-        ) from None
-
-
-def check_report_dir(path: str | Path, argument: str = "report") -> Path:
-    """Check, before any work, that a report folder can be written; return it."""
-    path = Path(path)
-    _writable_folder(path, argument)
-    return path
-
-
-def check_records_path(path: str | Path, argument: str = "path") -> Path:
-    """Check, before any work, that a records file (.json or .csv) can be written."""
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"{argument}={str(path)!r} is a folder; give a file name")
-    if path.suffix not in (".json", ".csv"):
-        raise ValueError(f"{argument}={str(path)!r} must end in .json or .csv")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise ValueError(f"{argument}={str(path)!r} exists and is not writable")
-    _writable_folder(path.parent, argument)
-    return path
-
-
-def write_records(path: str | Path, records: Sequence[StatRecord]) -> Path:
-    """Write records as ``.json`` or ``.csv`` (by suffix)."""
-    path = check_records_path(path)
-    if path.suffix == ".csv":
-        path.write_text(records_to_csv(records), encoding="utf-8")
-    elif path.suffix == ".json":
-        path.write_text(json.dumps([_record_dict(r) for r in records]), encoding="utf-8")
-    else:
-        raise ValueError(f"path={str(path)!r} must end in .json or .csv")
-    return path
+def write_records(path: str | Path, records: Sequence[StatRecord], argument: str = "path") -> Path:
+    """Write records as ``.json`` or ``.csv`` (by suffix), through the project's one writer."""
+    return _write_records(path, [_record_dict(r) for r in records], _FIELDS, argument)
 
 
 def layer_table(records: Iterable[StatRecord], run: str) -> list[dict[str, Any]]:

@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from initlab._report import figure_to_html, html_table, write_report
+from initlab._report import check_output_dir, figure_to_html, html_table, write_report
 from initlab.doctor._records import (
     Diagnosis,
     block_table,
-    check_report_dir,
     histograms,
     jacobian_rank,
     jacobian_values,
@@ -328,7 +327,7 @@ def write_html(
     runs = [diagnoses] if isinstance(diagnoses, Diagnosis) else list(diagnoses)
     if not runs:
         raise ValueError("diagnoses is empty: nothing to report")
-    directory = check_report_dir(directory, "directory")
+    directory = check_output_dir("directory", directory)
     directory.mkdir(parents=True, exist_ok=True)
     records = [r for d in runs for r in d.records]
     write_records(directory / "records.json", records)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from initlab._report import write_records
 from initlab.mup._coord import CoordCheck
 
 __all__ = ["plot_coord_check", "write_coord_records"]
@@ -86,27 +84,19 @@ def _mean_by_step(records: Sequence[dict[str, Any]], layer: str, width: int) -> 
     return {s: sum(v) / len(v) for s, v in sums.items()}
 
 
+#: Columns of the coordinate-check records.
+COORD_FIELDS = (
+    "parametrization",
+    "optimizer",
+    "width",
+    "seed",
+    "step",
+    "layer",
+    "module_type",
+    "l1",
+)
+
+
 def write_coord_records(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Write the tidy records as ``.json`` or ``.csv`` (by suffix)."""
-    path = Path(path)
-    if path.suffix == ".json":
-        path.write_text(json.dumps(list(records)), encoding="utf-8")
-    elif path.suffix == ".csv":
-        buffer = io.StringIO()
-        fields = [
-            "parametrization",
-            "optimizer",
-            "width",
-            "seed",
-            "step",
-            "layer",
-            "module_type",
-            "l1",
-        ]
-        writer = csv.DictWriter(buffer, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(records)
-        path.write_text(buffer.getvalue(), encoding="utf-8")
-    else:
-        raise ValueError(f"records path={str(path)!r} must end in .json or .csv")
-    return path
+    return write_records(path, records, COORD_FIELDS, "records")
