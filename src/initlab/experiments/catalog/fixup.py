@@ -150,8 +150,8 @@ def render(result: kit.ExperimentResult) -> list[str]:
         ax.set_ylabel("training loss (log); dashed: ln 10")
         ax.legend(loc="upper right", fontsize=8)
     caption = (
-        "Training loss, mean over seeds, band min–max; a curve that stops has gone non-finite "
-        "(He at depth diverges in its first steps)."
+        "Training loss, mean over seeds, band min–max, × each seed; a curve that stops has gone "
+        "non-finite (He at depth diverges in its first steps)."
     )
     return [
         kit.figure_to_html(fig, caption),
