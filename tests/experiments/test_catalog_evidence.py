@@ -35,6 +35,7 @@ def test_new_experiments_are_registered_with_a_demo_size_and_a_source():
         ("output-bias", {"steps": 3, "early": 5}, "early"),
         ("width-transfer", {"widths": [8]}, "widths"),
         ("width-transfer", {"seed": 2}, "seed"),
+        ("width-transfer", {"coord_steps": -1}, "coord_steps"),
     ],
 )
 def test_bad_config_names_the_field(name, changes, field):
@@ -90,7 +91,10 @@ def test_width_transfer_records_a_best_lr_per_width_and_seed():
             assert len(r.select(setting=f"mlp {p}, width {w}", metric="loss_by_lr")) == 6
     shift = r.select(setting="mlp sp, width 8", metric="shift", seed=None)
     assert shift[0].value == 0.0  # the narrowest width is the reference
-    assert len(r.findings) == 2 and all(f.agrees in (True, False) for f in r.findings)
+    assert len(r.findings) == 3 and all(f.agrees in (True, False) for f in r.findings)
+    coord = r.select(setting="coord mlp mup, layer 4", metric="l1_by_width")
+    assert sorted({rec.index for rec in coord}) == [8, 16] and len(coord) == 6
+    assert isinstance(r.select(setting="coord mlp sp", metric="layers_not_flat")[0].value, list)
 
 
 def test_width_transfer_runs_the_transformer():
@@ -110,5 +114,5 @@ def test_demo_sizes_reproduce_the_claims_except_the_first_steps_of_output_bias()
         verdicts[name] = [f.agrees for f in r.findings]
     assert verdicts["fixup"] == [True, True, True]
     assert verdicts["lsuv"] == [True, True, True]
-    assert verdicts["width-transfer"] == [True, True]
+    assert verdicts["width-transfer"] == [True, True, True]  # SP layer 4 grows, μP flat
     assert verdicts["output-bias"] == [True, True, True, False, None, True, False, None]

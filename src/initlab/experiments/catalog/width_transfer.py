@@ -36,10 +36,16 @@ class WidthTransferConfig(kit.ExperimentConfig):
     batch_size: int = 128
     optimizer: str = "adam"
     tail: int = 10
+    coord_steps: int = 3  # coordinate check: Adam steps at lr coord_lr (0: no coord check)
+    coord_lr: float = 1e-2
 
     def validate(self) -> None:
         kit.check_names("models", self.models, MODELS)
-        kit.check_fields(self, at_least={"widths": 1, "steps": 1, "batch_size": 1, "tail": 1})
+        kit.check_fields(
+            self,
+            at_least={"widths": 1, "steps": 1, "batch_size": 1, "tail": 1, "coord_steps": 0},
+            positive=("coord_lr",),
+        )
         if self.seed != 0:
             raise ValueError(
                 f"seed={self.seed} is not supported: lr_transfer runs seeds 0 … seeds − 1 "
@@ -98,7 +104,43 @@ def run(config: WidthTransferConfig, tick: kit.Tick) -> list[kit.Record]:
                 kit.Record(setting=name, seed=None, metric=key, value=kit.finite_or_none(s[key]))
                 for key in ("shift", "regret", "best_loss_mean", "log2_lr_std")
             ]
+        if config.coord_steps:
+            records += _coord_records(config, model)
     tick(total, total)
+    return records
+
+
+def _coord_records(config: WidthTransferConfig, model: str) -> list[kit.Record]:
+    """initlab.mup's coordinate check: mean |activation| per layer after ``coord_steps``
+    steps, per width and seed, and how many layers it finds not flat in width."""
+    import torch
+
+    from initlab.mup._coord import CoordConfig, coord_check
+    from initlab.mup._evidence import _factory
+
+    inputs = None
+    if model == "transformer":  # token ids: the probe cannot be inferred from an Embedding
+        gen = torch.Generator().manual_seed(0)
+        inputs = torch.randint(0, 32, (8, 16), generator=gen)
+    records: list[kit.Record] = []
+    for p in PARAMETRIZATIONS:
+        coord = CoordConfig(
+            widths=config.widths, parametrization=p, optimizer=config.optimizer,
+            lr=config.coord_lr, steps=config.coord_steps, seeds=config.seeds,
+        )  # fmt: skip
+        result = coord_check(_factory(model, p), coord, inputs)
+        for row in result.records:
+            if row["step"] == config.coord_steps:
+                records.append(
+                    kit.Record(setting=f"coord {model} {p}, layer {row['layer']}",
+                               seed=row["seed"], metric="l1_by_width", value=row["l1"],
+                               index=row["width"])
+                )  # fmt: skip
+        broken = [v.layer for v in result.layers if v.verdict != "flat"]
+        records.append(
+            kit.Record(setting=f"coord {model} {p}", seed=None, metric="layers_not_flat",
+                       value=[str(layer) for layer in broken])
+        )  # fmt: skip
     return records
 
 
@@ -149,6 +191,22 @@ def check(result: kit.ExperimentResult, cfg: WidthTransferConfig) -> list[kit.So
                 and all(a >= b - 1e-3 for a, b in zip(finite, finite[1:])),
             )
         )
+        if cfg.coord_steps:
+            broken = {
+                p: _summary(result, f"coord {model} {p}", "layers_not_flat")
+                for p in PARAMETRIZATIONS
+            }
+            out.append(
+                kit.SourceCheck(
+                    claim=f"{model}, coordinate check after {cfg.coord_steps} steps: activations "
+                    "flat in width under μP, not under SP",
+                    ours=f"layers not flat in width: SP {broken['sp'] or 'none'}, "
+                    f"μP {broken['mup'] or 'none'}",
+                    published="under SP some activations (the output's first) grow with width "
+                    "after a few steps; under μP every layer's stay Θ(1) (their coordinate checks)",
+                    agrees=broken["mup"] == [] and bool(broken["sp"]),
+                )
+            )
     return out
 
 
@@ -185,8 +243,38 @@ def render(result: kit.ExperimentResult) -> list[str]:
     )
     return [
         kit.figure_to_html(fig, caption),
+        _render_coord(result),
         kit.aggregate_table(result, ("best_log2_lr",)),
     ]
+
+
+def _render_coord(result: kit.ExperimentResult) -> str:
+    cfg = result.config
+    if not cfg.get("coord_steps"):
+        return ""
+    plt = kit.pyplot()
+    models = cfg["models"]
+    fig, axes = plt.subplots(
+        len(models), 2, figsize=(10, 3.5 * len(models)), squeeze=False, sharey="row"
+    )
+    for row, model in zip(axes, models):
+        for ax, p in zip(row, PARAMETRIZATIONS):
+            prefix = f"coord {model} {p}, layer "
+            layers = [s for s in result.settings() if s.startswith(prefix)]
+            for i, name in enumerate(layers):
+                kit.band(ax, result, name, "l1_by_width", kit.COLORS[i % len(kit.COLORS)],
+                         name.removeprefix(prefix))  # fmt: skip
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("width")
+            ax.set_title(f"{model}: {LABELS[p]}, after {cfg['coord_steps']} steps")
+            ax.legend(fontsize=7, title="layer", title_fontsize=7)
+        row[0].set_ylabel("mean |activation|")
+    return kit.figure_to_html(
+        fig,
+        "Coordinate check (initlab.mup.coord_check): each layer's mean |output| against "
+        "width, mean over seeds, band min–max. Flat lines: the scale does not change with width.",
+    )
 
 
 TITLE = "Width transfer: the best learning rate per width, SP vs μP"
