@@ -56,4 +56,25 @@ SOURCES: dict[str, Source] = {
         "“Parameter Management”, “Tied Parameters”",
         url="https://d2l.ai/chapter_builders-guide/parameters.html",
     ),
+    "fixup-2019": Source(
+        citation="H. Zhang, Y. N. Dauphin, T. Ma (2019), “Fixup Initialization: Residual "
+        "Learning Without Normalization”, ICLR (Fig. 1, Table 1)",
+        url="https://arxiv.org/abs/1901.09321",
+    ),
+    "lsuv-2016": Source(
+        citation="D. Mishkin, J. Matas (2016), “All you need is a good init”, ICLR",
+        url="https://arxiv.org/abs/1511.06422",
+    ),
+    "output-bias-prior": Source(
+        citation="A. Karpathy (2019), “A Recipe for Training Neural Networks” (“init well”); "
+        "T.-Y. Lin, P. Goyal, R. Girshick, K. He, P. Dollár (2017), “Focal Loss for Dense "
+        "Object Detection”, ICCV, §4.1 (prior-probability bias init)",
+        url="https://karpathy.github.io/2019/04/25/recipe/",
+    ),
+    "mup-2022": Source(
+        citation="G. Yang, E. J. Hu, I. Babuschkin, S. Sidor, X. Liu, D. Farhi, N. Ryder, "
+        "J. Pachocki, W. Chen, J. Gao (2022), “Tensor Programs V: Tuning Large Neural Networks "
+        "via Zero-Shot Hyperparameter Transfer”, Fig. 1",
+        url="https://arxiv.org/abs/2203.03466",
+    ),
 }
