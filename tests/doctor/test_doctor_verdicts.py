@@ -307,3 +307,27 @@ def test_growing_residual_stream_recommends_depth_aware_schemes() -> None:
     found = [f for f in diagnose(net, x, config=DoctorConfig(seed=0)).findings
              if f.statistic == "act_second_moment"]  # fmt: skip
     assert not found
+
+
+def test_residual_branches_are_found_and_their_scale_reported() -> None:
+    from initlab.doctor import DoctorConfig, diagnose
+    from initlab.rules import init_model
+
+    class Block(nn.Module):  # a torchvision-style block name: found by initlab.residual
+        def __init__(self, d: int) -> None:
+            super().__init__()
+            self.conv1, self.conv2 = nn.Conv2d(d, d, 3, padding=1), nn.Conv2d(d, d, 3, padding=1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + self.conv2(torch.relu(self.conv1(x)))
+
+    net = nn.Sequential(*[Block(8) for _ in range(4)])
+    x = torch.randn(4, 8, 8, 8, generator=torch.Generator().manual_seed(0))
+    init_model(net, "fixup", seed=0)
+    found = [f for f in diagnose(net, x, config=DoctorConfig(seed=0)).findings
+             if f.statistic == "residual_branches"]  # fmt: skip
+    assert len(found) == 1 and "L = 4, m = 2" in found[0].message
+    assert found[0].value == 0.0  # Fixup zeroes every branch's last layer
+    plain = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))  # negative control
+    d = diagnose(plain, torch.randn(8, 4), config=DoctorConfig(seed=0))
+    assert not [f for f in d.findings if f.statistic == "residual_branches"]

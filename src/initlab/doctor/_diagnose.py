@@ -33,6 +33,7 @@ from initlab.doctor._stats import (
     weight_rows,
 )
 from initlab.doctor._verdicts import judge
+from initlab.residual import branch_depth, find_branches
 from initlab.rng import seeded_generator
 
 __all__ = ["check_device", "diagnose"]
@@ -106,6 +107,7 @@ def diagnose(
             for statistic, value in (("jacobian_rank", rank[0]), ("jacobian_rank_exact", rank[1]))
         ]
     findings = judge(records, config.thresholds, run)
+    findings += _branch_findings(model, records, run)
     if spectra_skipped:
         findings.append(
             Finding(
@@ -428,3 +430,43 @@ def _jacobian(
     except (RuntimeError, NotImplementedError) as exc:
         return [], None, f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
     return values, (rank, exact), ""
+
+
+def _branch_findings(model: nn.Module, records: list[StatRecord], run: str) -> list[Finding]:
+    """The residual branches ``initlab.residual`` finds, with their scale: each branch
+    output's std over its block's output std (the share of the stream the branch adds)."""
+    try:
+        branches = find_branches(model)
+    except ValueError:  # no residual block the discovery knows: nothing to report
+        return []
+    stds = {
+        r.layer: r.value
+        for r in records
+        if r.run == run and r.statistic == "act_std" and not r.param
+    }
+    ratios = []
+    for branch in branches:
+        out, block = stds.get(branch.output), stds.get(branch.block)
+        if out is not None and block:
+            ratios.append(out / block)
+    depth, stages = branch_depth(branches)
+    message = f"{depth} residual branches (L = {depth}, m = {stages} layers per branch)"
+    if ratios:
+        ratios.sort()
+        median = ratios[len(ratios) // 2]
+        message += (
+            f"; branch output std / block output std: median {median:.3g} "
+            f"(range {ratios[0]:.3g}–{ratios[-1]:.3g})"
+        )
+    return [
+        Finding(
+            run=run,
+            severity="info",
+            layers=(branches[0].name, branches[-1].name),
+            statistic="residual_branches",
+            message=message,
+            recommendation="depth-aware schemes for these branches: the 'fixup', "
+            "'depth-scaled' and 'rezero' presets (see docs/residual.md)",
+            value=ratios[len(ratios) // 2] if ratios else None,
+        )
+    ]
