@@ -153,7 +153,9 @@ def _conv_branch(block: nn.Module, prefix: str) -> ResidualBranch | None:
     if len(holders) == 1 and not is_layer(dict(children)[holders[0]]):
         output = _join(prefix, holders[0])
     else:
-        tail = [n for n, c in children if is_layer(c) or is_norm_module(c)]
+        # The last direct layer or norm; else the last child holding a layer (a block
+        # whose layers all sit in containers, e.g. EfficientNet's).
+        tail = [n for n, c in children if is_layer(c) or is_norm_module(c)] or holders
         output = _join(prefix, tail[-1])
     return ResidualBranch(
         name=prefix, block=prefix, stages=tuple((name,) for name in layers), output=output
