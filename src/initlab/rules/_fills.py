@@ -5,7 +5,8 @@ plan (scheme, spec, config, layout, note) and writes its values in place
 (:meth:`Fill.write_`); the engine never branches on the kind of fill. The kinds:
 
 - :class:`SchemeFill`: a registered initializer (a rule's scheme or PyTorch's
-  default), with the packed chunks it fills one by one and the padding row it zeroes.
+  default), and the padding row it zeroes (packed chunks are the initializer's own:
+  ``initlab.initializers.with_layout``).
 - :class:`KeepFill`: the values stay as they are.
 - :class:`ForgetGateFill`: an LSTM bias with forget-gate bias ``value``.
 - :class:`CopyFill`: pretrained values.
@@ -20,13 +21,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from initlab._initializers import Initializer, InitSpec
+from initlab._initializers import Chunked, Initializer, InitSpec
 from initlab.rng import GeneratorLike
 from initlab.rng._shards import copy_from_full_, is_dtensor
 from initlab.rules._torchdefault import TorchDefault, running_stat_default, torch_default
@@ -44,9 +45,6 @@ __all__ = [
     "scheme_fill",
     "torch_default_fill",
 ]
-
-#: ``(axis, start, length)`` of one independently filled chunk (see ``initlab.chunk_bounds``).
-Chunk = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -100,7 +98,6 @@ class SchemeFill(Fill):
     """A registered initializer, filled whole or chunk by chunk."""
 
     initializer: Initializer
-    chunks: list[Chunk] = field(default_factory=list)
     padding_idx: int | None = None
     #: A draw PyTorch makes and then overwrites (MHA ``out_proj.bias``): parity mode only.
     predraw: Initializer | None = None
@@ -113,9 +110,7 @@ class SchemeFill(Fill):
         if not tensor.dtype.is_floating_point:  # constants only: random ones are plan errors
             tensor.fill_(int(self.initializer.spec(tuple(tensor.shape)).mean))
             return True
-        for axis, start, length in self.chunks or [(0, 0, 0)]:
-            part = tensor.narrow(axis, start, length) if self.chunks else tensor
-            self.initializer.fill_(part, generator)
+        self.initializer.fill_(tensor, generator)
         if self.padding_idx is not None:
             tensor[self.padding_idx].zero_()
         return True
@@ -186,19 +181,18 @@ def padding_row(target: Target, init: Initializer) -> int | None:
 
 
 def scheme_fill(
-    target: Target, init: Initializer, scheme: str, chunks: list[Chunk], spec: InitSpec, **kw: Any
+    target: Target, init: Initializer, scheme: str, spec: InitSpec, **kw: Any
 ) -> SchemeFill:
     """A :class:`SchemeFill` for ``init`` on ``target``, checked and described."""
     _check_dtype(init, scheme, target.tensor.dtype)
     fill = SchemeFill(
         scheme=scheme,
         initializer=init,
-        chunks=chunks,
         spec=spec,
         config=init.get_config(),
         random=init.random,
         padding_idx=padding_row(target, init),
-        whole_tensor_only=bool(chunks),
+        whole_tensor_only=isinstance(init, Chunked),
         **kw,
     )
     if fill.padding_idx is not None:
@@ -226,7 +220,6 @@ def torch_default_fill(target: Target, source: str = "torch-default") -> SchemeF
         target,
         init,
         f"torch_default:{type(init).__name__}",
-        [],
         init.spec(target.shape),
         predraw=default.predraw,
         source=source,

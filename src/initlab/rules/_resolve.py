@@ -9,7 +9,6 @@ stay without values — is collected, so a dry run reports exactly what a real r
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -18,8 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from initlab._fans import Layout, chunk_bounds
-from initlab._initializers import Initializer, InitSpec
+from initlab._fans import Layout
 from initlab._validation import _caller_stacklevel
 from initlab.rules._activations import DetectedActivation, detect_activations, is_layer
 from initlab.rules._fills import (
@@ -249,37 +247,6 @@ def _build(index: int, rule: Rule, layout: Layout | None, ctx: _Context) -> Any:
     return ctx.built[key]
 
 
-def _chunks(shape: tuple[int, ...], rule: Rule, init: Initializer) -> list[tuple[int, int, int]]:
-    """Chunks a scheme without a layout of its own fills one by one (from the rule's layout);
-    schemes with a layout split their fans themselves."""
-    layout = rule.layout_object()
-    if layout is None or layout.chunks == 1 or hasattr(init, "layout"):
-        return []
-    if len(shape) < 2:
-        raise ValueError(
-            f"layout chunks={layout.chunks!r} split a tensor of at least 2 dimensions, "
-            f"not one of shape {shape}; drop the layout from this rule"
-        )
-    return chunk_bounds(shape, layout)
-
-
-def _chunked_spec(init: Initializer, shape: tuple[int, ...], chunks: list) -> InitSpec:
-    """The spec of the whole tensor: per-chunk specs mixed by chunk size."""
-    if not chunks:
-        return init.spec(shape)
-    parts = [shape[:axis] + (length,) + shape[axis + 1 :] for axis, _, length in chunks]
-    specs = [init.spec(p) for p in parts]
-    weights = [length / shape[axis] for axis, _, length in chunks]
-    var = sum(w * (s.std**2 + s.mean**2) for w, s in zip(weights, specs))
-    mean = sum(w * s.mean for w, s in zip(weights, specs))
-    bounds = [s.bound for s in specs]
-    bound = None if any(b is None for b in bounds) else max(b for b in bounds if b is not None)
-    std = math.sqrt(max(var - mean**2, 0.0))
-    return InitSpec(
-        specs[0].distribution, std, mean, bound, specs[0].fans, tuple(s.std for s in specs)
-    )
-
-
 def _layout_label(init: Any, rule: Rule) -> str | None:
     layout = getattr(init, "layout", None)
     if layout is None and rule.layout is not None:
@@ -297,8 +264,7 @@ def _rule_fill(index: int, rule: Rule, target: Target, ctx: _Context) -> Fill:
     init = _build(index, rule, default_layout, ctx)
     if isinstance(init, Exception):
         raise init
-    chunks = _chunks(target.shape, rule, init)
-    fill = scheme_fill(target, init, rule.scheme, chunks, _chunked_spec(init, target.shape, chunks))
+    fill = scheme_fill(target, init, rule.scheme, init.spec(target.shape))
     fill.layout = _layout_label(init, rule)
     return fill
 

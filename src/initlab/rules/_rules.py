@@ -13,7 +13,6 @@ parameters only; buffers are matched only by rules that name the ``buffer`` or
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import json
 import re
@@ -25,6 +24,7 @@ from typing import Any
 from torch import nn
 
 from initlab._fans import Layout, get_layout
+from initlab._initializers import with_layout
 from initlab._registry import get, known_names
 from initlab._validation import unknown_name_error
 from initlab.rules._fills import SPECIAL_SCHEMES
@@ -162,13 +162,13 @@ class Rule:
         fan-based schemes when neither the rule nor its ``args`` name a layout."""
         if self.scheme in BUILTIN_SCHEMES:
             return None
-        args = dict(self.args)
+        init = get(self.scheme, **self.args)
         layout = self.layout_object()
-        if layout is None and "layout" not in args:
-            layout = default_layout
-        if layout is not None and "layout" in _fields_of(self.scheme):
-            args["layout"] = layout
-        return get(self.scheme, **args)
+        if layout is not None:  # fan-based schemes take it, others fill it chunk by chunk
+            return with_layout(init, layout)
+        if default_layout is not None and "layout" not in self.args and hasattr(init, "layout"):
+            return with_layout(init, default_layout)
+        return init
 
     def describe(self) -> str:
         """A short human label: the description, or the criteria."""
@@ -219,10 +219,6 @@ def rules_from(items: Iterable[Rule | Mapping[str, Any]]) -> list[Rule]:
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"rule #{index}: {exc}") from None
     return rules
-
-
-def _fields_of(scheme: str) -> set[str]:
-    return {f.name for f in dataclasses.fields(type(get(scheme)))}
 
 
 def module_type_names(module: nn.Module) -> tuple[str, ...]:
