@@ -21,6 +21,8 @@ Documented aliases (one class, two names): ``XavierUniform`` = ``GlorotUniform``
 0.125
 """
 
+# ruff: noqa: F401  (re-exported through __all__, built from _initializers.__all__)
+from initlab import _initializers
 from initlab._initializers import (
     Chunked,
     Constant,
@@ -53,39 +55,15 @@ from initlab._initializers import (
 )
 from initlab._registry import InitializerLike, deserialize, get, known_names, register, serialize
 
-__all__ = [
-    "Chunked",
-    "Constant",
-    "DeltaOrthogonal",
-    "GlorotNormal",
-    "GlorotTruncatedNormal",
-    "GlorotUniform",
-    "HeNormal",
-    "HeTruncatedNormal",
-    "HeUniform",
-    "Identity",
-    "InitSpec",
-    "Initializer",
-    "InitializerLike",
-    "KaimingNormal",
-    "KaimingUniform",
-    "LecunNormal",
-    "LecunTruncatedNormal",
-    "LecunUniform",
-    "Ones",
-    "Orthogonal",
-    "RandomNormal",
-    "RandomUniform",
-    "Sparse",
-    "TruncatedNormal",
-    "VarianceScaling",
-    "XavierNormal",
-    "XavierUniform",
-    "Zeros",
-    "deserialize",
-    "get",
-    "known_names",
-    "register",
-    "serialize",
-    "with_layout",
-]
+# The classes' own list plus the registry: one list to keep, not two.
+__all__ = sorted(
+    {
+        *_initializers.__all__,
+        "InitializerLike",
+        "deserialize",
+        "get",
+        "known_names",
+        "register",
+        "serialize",
+    }
+)
