@@ -193,6 +193,7 @@ def scheme_fill(
         random=init.random,
         padding_idx=padding_row(target, init),
         whole_tensor_only=isinstance(init, Chunked),
+        layout=_layout_label(getattr(init, "layout", None)),
         **kw,
     )
     if fill.padding_idx is not None:
@@ -223,7 +224,6 @@ def torch_default_fill(target: Target, source: str = "torch-default") -> SchemeF
         init.spec(target.shape),
         predraw=default.predraw,
         source=source,
-        layout=_layout_label(getattr(init, "layout", None)),
     )
 
 

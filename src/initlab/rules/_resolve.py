@@ -247,16 +247,6 @@ def _build(index: int, rule: Rule, layout: Layout | None, ctx: _Context) -> Any:
     return ctx.built[key]
 
 
-def _layout_label(init: Any, rule: Rule) -> str | None:
-    layout = getattr(init, "layout", None)
-    if layout is None and rule.layout is not None:
-        layout = rule.layout_object()
-    if layout is None:
-        return None
-    data = layout.to_dict() if isinstance(layout, Layout) else {"name": str(layout)}
-    return str(data["name"]) if list(data) == ["name"] else str(data)
-
-
 def _rule_fill(index: int, rule: Rule, target: Target, ctx: _Context) -> Fill:
     default_layout = None
     if rule.layout is None:
@@ -264,9 +254,7 @@ def _rule_fill(index: int, rule: Rule, target: Target, ctx: _Context) -> Fill:
     init = _build(index, rule, default_layout, ctx)
     if isinstance(init, Exception):
         raise init
-    fill = scheme_fill(target, init, rule.scheme, init.spec(target.shape))
-    fill.layout = _layout_label(init, rule)
-    return fill
+    return scheme_fill(target, init, rule.scheme, init.spec(target.shape))
 
 
 def _uncovered(target: Target, site: TensorSite, ctx: _Context) -> Fill:
