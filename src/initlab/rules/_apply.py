@@ -16,7 +16,6 @@ the engine.
 
 from __future__ import annotations
 
-import fnmatch
 import secrets
 import warnings
 from collections.abc import Mapping, Sequence
@@ -39,8 +38,8 @@ from initlab.rules._resolve import (
     all_sites,
     build_plan,
 )
-from initlab.rules._roles import TensorSite
-from initlab.rules._rules import RuleSet, module_type_names
+from initlab.rules._roles import TensorSite, is_of_type
+from initlab.rules._rules import RuleSet
 from initlab.rules._write import PartialWriteError, target_device, write_plan
 
 __all__ = [
@@ -99,15 +98,9 @@ def _check_norm_types(model: nn.Module, norm_types: tuple[str | type, ...]) -> l
     for item in norm_types:
         if not isinstance(item, (str, type)):
             raise TypeError(f"norm_types entry {item!r} must be a class or a class-name glob")
-        if not any(_is_type(module, item) for module in model.modules()):
+        if not any(is_of_type(module, item) for module in model.modules()):
             messages.append(f"norm_types entry {item!r} matches no module of the model")
     return messages
-
-
-def _is_type(module: nn.Module, item: str | type) -> bool:
-    if isinstance(item, type):
-        return isinstance(module, item)
-    return any(fnmatch.fnmatchcase(name, item) for name in module_type_names(module))
 
 
 def _load_pretrained(

@@ -20,6 +20,7 @@ __all__ = [
     "TensorSite",
     "buffer_sites",
     "is_norm_module",
+    "is_of_type",
     "parameter_role",
     "parameter_sites",
 ]
@@ -65,16 +66,17 @@ _EMBEDDING = (nn.Embedding, nn.EmbeddingBag)
 def is_norm_module(module: nn.Module, extra: Iterable[str | type] = ()) -> bool:
     """True for PyTorch's norms, any class whose name contains 'Norm' (RMSNorm,
     LlamaRMSNorm, T5LayerNorm, ...) and the user's ``extra`` types or class-name globs."""
-    if isinstance(module, _BUILTIN_NORMS):
+    if isinstance(module, _BUILTIN_NORMS) or any(is_of_type(module, item) for item in extra):
         return True
-    names = [cls.__name__ for cls in type(module).__mro__]
-    for item in extra:
-        if isinstance(item, type):
-            if isinstance(module, item):
-                return True
-        elif any(fnmatch.fnmatchcase(n, item) for n in names):
-            return True
     return "norm" in type(module).__name__.lower() and not isinstance(module, nn.Sequential)
+
+
+def is_of_type(module: nn.Module, item: str | type) -> bool:
+    """``module`` is an instance of the class ``item``, or one of its classes (bases
+    included) has a name matching the glob ``item``."""
+    if isinstance(item, type):
+        return isinstance(module, item)
+    return any(fnmatch.fnmatchcase(cls.__name__, item) for cls in type(module).__mro__)
 
 
 #: Tensors that are not a layer's weight, by local name (the names HF transformers, timm
