@@ -16,8 +16,16 @@ model carry to a wide one (Yang et al. 2022, "Tensor Programs V"; Yang & Hu 2021
 True
 >>> _ = init_model(model, plan.rules(), seed=0)
 >>> groups = mup_param_groups(model, plan, optimizer="adam", lr=1e-3)
+
+The same init as a named preset (it refuses a model whose plan is not μP as built):
+
+>>> from initlab import preset
+>>> init_model(model, preset("mup", base=net(32)), seed=0).rules
+'mup'
 """
 
+# Importing the package registers the "mup" preset (initlab.rules.PRESETS).
+from initlab.mup import _preset  # noqa: F401
 from initlab.mup._coord import CoordCheck, CoordConfig, LayerVerdict, coord_check
 from initlab.mup._evidence import LRTransferConfig, lr_transfer, optimal_lrs, transfer_summary
 from initlab.mup._forward import (

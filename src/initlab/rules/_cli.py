@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import os
 import sys
 import tempfile
@@ -52,6 +53,15 @@ def register(subparsers: Any) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--preset", choices=sorted(PRESETS), help="preset name (default: auto)")
     source.add_argument("--rules", metavar="FILE", help="rules as .json, .yaml or .yml")
+    parser.add_argument(
+        "--preset-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the preset, e.g. std=0.01 or, for mup, base=file.py:small "
+        "(repeatable; VALUE is read as JSON when it parses: numbers, true/false, lists; "
+        "else as text)",
+    )
     parser.add_argument("--json", action="store_true", help="print the plan as a JSON list")
     parser.add_argument(
         "--all-rows",
@@ -94,24 +104,46 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=_run)
 
 
+def _pairs(items: list[str], flag: str, example: str) -> dict[str, str]:
+    """``KEY=VALUE`` items of a repeatable flag (VALUE may be empty, KEY may not)."""
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} {item!r} must look like {example}")
+        pairs[key] = value
+    return pairs
+
+
 def _prefix_map(items: list[str], pretrained: str | None) -> dict[str, str] | None:
     if items and pretrained is None:
         raise ValueError("--prefix-map needs --pretrained")
-    mapping: dict[str, str] = {}
-    for item in items:
-        old, sep, new = item.partition("=")
-        if not sep or not old:
-            raise ValueError(f"--prefix-map {item!r} must look like OLD=NEW, e.g. 'module.='")
-        mapping[old] = new
-    return mapping or None
+    return _pairs(items, "--prefix-map", "OLD=NEW, e.g. 'module.='") or None
+
+
+def _option_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _preset_options(args: argparse.Namespace) -> dict[str, Any]:
+    if args.preset_option and args.rules:
+        raise ValueError("--preset-option sets options of --preset, not of --rules")
+    pairs = _pairs(args.preset_option, "--preset-option", "KEY=VALUE, e.g. 'std=0.01'")
+    return {key: _option_value(value) for key, value in pairs.items()}
 
 
 def _rules(args: argparse.Namespace) -> Any:
+    options = _preset_options(args)
     if args.rules:
         from initlab.rules._rules import load_rules
 
         return load_rules(args.rules)
-    return args.preset or "auto"
+    from initlab.rules._presets import Preset
+
+    return Preset(name=args.preset or "auto", options=options)  # checks the option names
 
 
 def _check_save(save: str | None, apply: bool) -> Path | None:
