@@ -34,7 +34,7 @@ def test_new_experiments_are_registered_with_a_demo_size_and_a_source():
         ("output-bias", {"schemes": ["nope"]}, "schemes"),
         ("output-bias", {"steps": 3, "early": 5}, "early"),
         ("width-transfer", {"widths": [8]}, "widths"),
-        ("width-transfer", {"seed": 2}, "seed"),
+        ("width-transfer", {"seed": -1}, "seed"),
         ("width-transfer", {"coord_steps": -1}, "coord_steps"),
     ],
 )
@@ -95,6 +95,23 @@ def test_width_transfer_records_a_best_lr_per_width_and_seed():
     coord = r.select(setting="coord mlp mup, layer 4", metric="l1_by_width")
     assert sorted({rec.index for rec in coord}) == [8, 16] and len(coord) == 6
     assert isinstance(r.select(setting="coord mlp sp", metric="layers_not_flat")[0].value, list)
+
+
+def test_width_transfer_honours_the_seeds_it_is_given():
+    """Seeds 5, 6 are run (not 0, 1), and a seed's runs depend on that seed only."""
+    tiny = {"models": ["mlp"], "widths": [8, 16], "lrs_log2": [-6], "steps": 2, "tail": 1,
+            "batch_size": 4, "coord_steps": 1}  # fmt: skip
+
+    def losses(result, seed):
+        return [rec.value for rec in result.select(seed=seed, metric="loss_by_lr")]
+
+    pair = run_experiment("width-transfer", tiny, seed=5, seeds=2)
+    assert {rec.seed for rec in pair.records} - {None} == {5, 6}
+    alone = run_experiment("width-transfer", tiny, seed=6, seeds=1)
+    assert losses(alone, 6) == losses(pair, 6) and len(losses(alone, 6)) == 4
+    coord = alone.select(setting="coord mlp mup, layer 4", metric="l1_by_width")
+    assert {rec.seed for rec in coord} == {6}
+    assert losses(pair, 5) != losses(pair, 6)  # negative control: seeds differ
 
 
 def test_width_transfer_runs_the_transformer():

@@ -23,6 +23,20 @@ def test_tiny_sweep_gives_tidy_records(model: str) -> None:
     assert all(math.isfinite(r["loss"]) for r in rows)
 
 
+def test_seeds_start_at_seed() -> None:
+    tiny = {"widths": (8, 16), "lrs": (1e-2,), "steps": 2, "tail": 1, "batch_size": 4}
+    pair = lr_transfer(LRTransferConfig(**tiny, seeds=2, seed=3))
+    assert sorted({r["seed"] for r in pair}) == [3, 4]
+    alone = lr_transfer(LRTransferConfig(**tiny, seeds=1, seed=4))
+    assert [r["loss"] for r in alone] == [r["loss"] for r in pair if r["seed"] == 4]
+    assert [r["loss"] for r in alone] != [r["loss"] for r in pair if r["seed"] == 3]
+
+
+def test_bad_first_seed_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"seed=-1 must be a non-negative integer"):
+        LRTransferConfig(seed=-1)
+
+
 def test_summary_reports_the_shift_of_the_best_lr() -> None:
     def row(p: str, width: int, seed: int, lr: float, loss: float) -> dict:
         return {

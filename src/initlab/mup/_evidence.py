@@ -44,8 +44,10 @@ _VOCAB, _SEQ = 32, 16
 
 @dataclass(kw_only=True, frozen=True)
 class LRTransferConfig:
-    """The sweep: ``lrs`` at each of ``widths``, ``seeds`` seeds, both parametrizations.
+    """The sweep: ``lrs`` at each of ``widths``, both parametrizations, for the ``seeds``
+    seeds ``seed, seed + 1, …`` (as :class:`CoordConfig` and the experiments count them).
 
+    Seed k draws the init and the data (teacher or Markov chain, and the batches) from k.
     ``steps`` Adam (or SGD) steps on batches of ``batch_size``; the loss reported is the
     mean training loss of the last ``tail`` steps (diverged runs report ``inf``).
     """
@@ -54,6 +56,7 @@ class LRTransferConfig:
     widths: tuple[int, ...] = (32, 64, 128, 256)
     lrs: tuple[float, ...] = tuple(2.0**k for k in range(-12, -2))
     seeds: int = 3
+    seed: int = 0
     steps: int = 120
     batch_size: int = 128
     optimizer: str = "adam"
@@ -73,6 +76,8 @@ class LRTransferConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed={self.seed!r} must be a non-negative integer (the first seed)")
         if self.tail > self.steps:
             raise ValueError(f"tail={self.tail} must be <= steps={self.steps}")
 
@@ -214,7 +219,7 @@ def lr_transfer(
     """
     config = config or LRTransferConfig()
     records = []
-    for seed in range(config.seeds):
+    for seed in range(config.seed, config.seed + config.seeds):
         batches = _batches(config, seed)
         for parametrization in config.parametrizations:
             for width in config.widths:

@@ -7,7 +7,8 @@ and wider is better at every learning rate. The runs are
 initlab.mup._evidence.lr_transfer: an MLP on a random teacher's labels and a
 one-block transformer on a random Markov chain's tokens (generated, no download),
 Adam, the same batches at every width and LR; each run's loss is the mean of its
-last ``tail`` steps. Seeds are 0 … seeds − 1 (the data of seed k is drawn from k).
+last ``tail`` steps. Seeds are seed … seed + seeds − 1, as in every experiment; seed k
+draws its init and its data (teacher or chain, and batches) from k.
 """
 
 from __future__ import annotations
@@ -46,11 +47,6 @@ class WidthTransferConfig(kit.ExperimentConfig):
             at_least={"widths": 1, "steps": 1, "batch_size": 1, "tail": 1, "coord_steps": 0},
             positive=("coord_lr",),
         )
-        if self.seed != 0:
-            raise ValueError(
-                f"seed={self.seed} is not supported: lr_transfer runs seeds 0 … seeds − 1 "
-                "(each seed also draws its own data); use seed=0 and change seeds"
-            )
         self._transfer_config(self.models[0])  # checks widths, lrs, optimizer, tail
 
     def _transfer_config(self, model: str) -> Any:
@@ -61,6 +57,7 @@ class WidthTransferConfig(kit.ExperimentConfig):
             widths=self.widths,
             lrs=tuple(2.0**k for k in self.lrs_log2),
             seeds=self.seeds,
+            seed=self.seed,
             steps=self.steps,
             batch_size=self.batch_size,
             optimizer=self.optimizer,
@@ -126,7 +123,7 @@ def _coord_records(config: WidthTransferConfig, model: str) -> list[kit.Record]:
     for p in PARAMETRIZATIONS:
         coord = CoordConfig(
             widths=config.widths, parametrization=p, optimizer=config.optimizer,
-            lr=config.coord_lr, steps=config.coord_steps, seeds=config.seeds,
+            lr=config.coord_lr, steps=config.coord_steps, seeds=config.seeds, seed=config.seed,
         )  # fmt: skip
         result = coord_check(_factory(model, p), coord, inputs)
         for row in result.records:
