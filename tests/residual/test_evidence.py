@@ -54,3 +54,31 @@ def test_imbalanced_blobs_follow_the_prior() -> None:
     _, y, prior = imbalanced_blobs(n=4000)
     freq = y.bincount(minlength=prior.numel()).double() / 4000
     assert (freq - prior).abs().max() < 0.03
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda seeds: fixup_evidence(
+            depths=(3,), seeds=seeds, width=8, steps=1, log_every=1, n_train=64
+        ),
+        lambda seeds: lsuv_evidence(depth=3, seeds=seeds, width=8, steps=1, n_train=64),
+        lambda seeds: output_bias_evidence(seeds=seeds, steps=1, hidden=8),
+    ],
+    ids=["fixup", "lsuv", "output_bias"],
+)
+def test_each_record_carries_the_seed_its_run_was_drawn_from(run) -> None:  # type: ignore[no-untyped-def]
+    """One seed loop for every evidence run: seeds in any order label their own runs."""
+
+    def curves(records: list[dict]) -> dict[tuple, float]:
+        return {
+            (r.get("scheme"), r["seed"], r["step"]): r["train_loss"]
+            for r in records
+            if r.get("kind", "curve") == "curve"
+        }
+
+    together, alone = curves(run((7, 3))), curves(run((3,)))
+    mine = {k: v for k, v in together.items() if k[1] == 3}
+    assert mine.keys() == alone.keys() and mine == pytest.approx(alone, rel=1e-5)
+    others = {(k[0], 3, k[2]): v for k, v in together.items() if k[1] == 7}
+    assert others != pytest.approx(alone, rel=1e-5)  # negative control: seed 7 is not seed 3

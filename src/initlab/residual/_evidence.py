@@ -131,6 +131,34 @@ def _train(
     return rows
 
 
+def _seed_runs(
+    build: Callable[[int], nn.Module],
+    seeds: Sequence[int],
+    train: Callable[[Sequence[nn.Module]], list[dict[str, Any]]],
+    fields: dict[str, Any],
+    at_init: Callable[[nn.Module], dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """One model per seed (``build(seed)``), trained together by ``train``; one record per
+    (seed, logged step): ``fields``, the seed, the logged values and ``at_init(model)``
+    (measured before training)."""
+    models = [build(seed) for seed in seeds]
+    initial = [at_init(m) if at_init is not None else {} for m in models]
+    records = []
+    for row in train(models):
+        run = row.pop("run")
+        records.append({**fields, "seed": seeds[run], **row, **initial[run]})
+    return records
+
+
+def _default_init(build: Callable[[], nn.Module], seed: int) -> nn.Module:
+    """``build()`` with PyTorch's default init drawn from ``seed`` (through init_model)."""
+    from initlab.rules._apply import init_model
+
+    model = _meta(build)
+    init_model(model, "torch-default", seed=seed)
+    return model
+
+
 def _digits(data_seed: int, n_train: int | None) -> Any:
     from initlab.experiments._data import load_dataset
 
@@ -159,41 +187,34 @@ def fixup_evidence(
 
     data = _digits(data_seed, n_train)
     he = [Rule(scheme="he_normal", role="weight"), Rule(scheme="zeros", role="bias")]
+    train = partial(
+        _train,
+        data=(data.x_train, data.y_train),
+        loss_fn=F.cross_entropy,
+        steps=steps,
+        lr=lr,
+        log_every=log_every,
+        test=(data.x_test, data.y_test),
+    )
+
+    def logit_std(model: nn.Module) -> dict[str, Any]:
+        with torch.no_grad():
+            return {"initial_logit_std": float(model(data.x_train).std())}
+
     records: list[dict[str, Any]] = []
     for depth in depths:
         for scheme in ("he", "fixup"):
-            models = []
-            for seed in seeds:
+
+            def build(seed: int, depth: int = depth, scheme: str = scheme) -> nn.Module:
                 model = _meta(partial(ResidualMLP, data.n_features, width, depth, data.n_classes))
                 if scheme == "fixup":
                     fixup_transform(model)
                 init_model(model, "fixup" if scheme == "fixup" else he, seed=seed)
-                models.append(model)
-            with torch.no_grad():
-                start = [float(m(data.x_train).std()) for m in models]
-            rows = _train(
-                models,
-                (data.x_train, data.y_train),
-                F.cross_entropy,
-                steps=steps,
-                lr=lr,
-                log_every=log_every,
-                test=(data.x_test, data.y_test),
-            )
-            for row in rows:
-                run = row.pop("run")
-                records.append(
-                    {
-                        "experiment": "fixup",
-                        "depth": depth,
-                        "scheme": scheme,
-                        "seed": seeds[run],
-                        **row,
-                        "initial_logit_std": start[run],
-                        "claim": CLAIMS["fixup"],
-                    }
-                )
-    return records
+                return model
+
+            fields = {"experiment": "fixup", "depth": depth, "scheme": scheme}
+            records += _seed_runs(build, seeds, train, fields, logit_std)
+    return [{**r, "claim": CLAIMS["fixup"]} for r in records]
 
 
 def lsuv_evidence(
@@ -216,7 +237,6 @@ def lsuv_evidence(
     procedure (run once, on seed ``seeds[0]``).
     """
     from initlab.datadep._lsuv import lsuv_
-    from initlab.rules._apply import init_model
 
     data = _digits(data_seed, n_train)
     sizes = [data.n_features] + [width] * depth + [data.n_classes]
@@ -229,57 +249,45 @@ def lsuv_evidence(
                 layers.append(nn.ReLU())
         return nn.Sequential(*layers)
 
-    records: list[dict[str, Any]] = []
-    reference = None
-    for scheme in ("torch-default", "lsuv"):
-        models = []
-        for seed in seeds:
-            model = _meta(build)
-            init_model(model, "torch-default", seed=seed)
-            if scheme == "lsuv":
-                report = lsuv_(model, data.x_train[:lsuv_batch], seed=seed)
-                if reference is None:
-                    twin = _meta(build)
-                    init_model(twin, "torch-default", seed=seed)
-                    reference = lsuv_(twin, data.x_train[:lsuv_batch], seed=seed, mode="full")
-                records.append(
-                    {
-                        "experiment": "lsuv",
-                        "kind": "layers",
-                        "seed": seed,
-                        "depth": depth,
-                        "max_std_error": max(
-                            abs(r.std_after - 1.0) for r in report.layers if r.std_after is not None
-                        ),
-                        "layer_evaluations": report.layer_evaluations,
-                        "reference_layer_evaluations": reference.layer_evaluations,
-                        "full_forwards": report.full_forwards,
-                        "reference_full_forwards": reference.full_forwards,
-                    }
-                )
-            models.append(model)
-        rows = _train(
-            models,
-            (data.x_train, data.y_train),
-            F.cross_entropy,
-            steps=steps,
-            lr=lr,
-            log_every=log_every,
-            test=(data.x_test, data.y_test),
+    train = partial(
+        _train,
+        data=(data.x_train, data.y_train),
+        loss_fn=F.cross_entropy,
+        steps=steps,
+        lr=lr,
+        log_every=log_every,
+        test=(data.x_test, data.y_test),
+    )
+    batch = data.x_train[:lsuv_batch]
+    # The reference O(L²) procedure runs once, on the first seed.
+    reference = lsuv_(_default_init(build, seeds[0]), batch, seed=seeds[0], mode="full")
+    layers: list[dict[str, Any]] = []
+
+    def with_lsuv(seed: int) -> nn.Module:
+        model = _default_init(build, seed)
+        report = lsuv_(model, batch, seed=seed)
+        layers.append(
+            {
+                "experiment": "lsuv",
+                "kind": "layers",
+                "seed": seed,
+                "depth": depth,
+                "max_std_error": max(
+                    abs(r.std_after - 1.0) for r in report.layers if r.std_after is not None
+                ),
+                "layer_evaluations": report.layer_evaluations,
+                "reference_layer_evaluations": reference.layer_evaluations,
+                "full_forwards": report.full_forwards,
+                "reference_full_forwards": reference.full_forwards,
+            }
         )
-        for row in rows:
-            records.append(
-                {
-                    "experiment": "lsuv",
-                    "kind": "curve",
-                    "depth": depth,
-                    "scheme": scheme,
-                    "seed": seeds[row.pop("run")],
-                    **row,
-                    "claim": CLAIMS["lsuv"],
-                }
-            )
-    return records
+        return model
+
+    records: list[dict[str, Any]] = []
+    for scheme, make in (("torch-default", partial(_default_init, build)), ("lsuv", with_lsuv)):
+        fields = {"experiment": "lsuv", "kind": "curve", "depth": depth, "scheme": scheme}
+        records += _seed_runs(make, seeds, train, fields)
+    return [*({**r, "claim": CLAIMS["lsuv"]} for r in records), *layers]
 
 
 def imbalanced_blobs(
@@ -331,10 +339,13 @@ def output_bias_evidence(
     def build() -> nn.Module:
         return nn.Sequential(nn.Linear(x.shape[1], hidden), nn.ReLU(), nn.Linear(hidden, classes))
 
+    train = partial(
+        _train, data=(x, y), loss_fn=F.cross_entropy, steps=steps, lr=lr, log_every=log_every
+    )
     records: list[dict[str, Any]] = []
     for scheme in schemes:
-        models = []
-        for seed in seeds:
+
+        def init(seed: int, scheme: str = scheme) -> nn.Module:
             model = _meta(build)
             chosen = output_prior(model, labels=y) if scheme.endswith("prior") else None
             if chosen is None:
@@ -342,18 +353,8 @@ def output_bias_evidence(
             init_with_output_prior(
                 model, "auto", chosen, zero_head_weight=scheme.startswith("zero"), seed=seed
             )
-            models.append(model)
-        rows = _train(models, (x, y), F.cross_entropy, steps=steps, lr=lr, log_every=log_every)
-        for row in rows:
-            records.append(
-                {
-                    "experiment": "output_bias",
-                    "scheme": scheme,
-                    "seed": seeds[row.pop("run")],
-                    **row,
-                    "prior_entropy": entropy,
-                    "log_classes": math.log(classes),
-                    "claim": CLAIMS["output_bias"],
-                }
-            )
-    return records
+            return model
+
+        records += _seed_runs(init, seeds, train, {"experiment": "output_bias", "scheme": scheme})
+    fixed = {"prior_entropy": entropy, "log_classes": math.log(classes)}
+    return [{**r, **fixed, "claim": CLAIMS["output_bias"]} for r in records]
