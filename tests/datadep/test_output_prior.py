@@ -76,6 +76,38 @@ def test_binary_logit_and_regression_heads() -> None:
     assert plan["2.bias"].scheme == "target_mean"
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_the_plan_says_prior_not_pretrained(dry_run: bool) -> None:
+    _, y = imbalanced()
+    model = classifier(3)
+    plan = init_with_output_prior(
+        model, "auto", output_prior(model, labels=y), seed=0, dry_run=dry_run
+    )
+    entry = plan["2.bias"]
+    assert entry.source == "prior" and entry.scheme == "log_prior"
+    config = entry.scheme_config or {}
+    assert config["kind"] == "classification" and config["from"] == "1000 labels"
+    assert config["prior"] == pytest.approx(class_prior(y).tolist())
+    assert plan.checkpoint is None and "checkpoint" not in str(plan)
+    assert {e.source for e in plan.entries if e.name != "2.bias"} == {"rule"}
+    # Negative control: a real checkpoint through init_model still reads "pretrained".
+    from initlab import init_model
+
+    real = init_model(classifier(3), "auto", seed=0, pretrained={"2.bias": torch.zeros(3)})
+    assert real["2.bias"].source == "pretrained" and real.checkpoint is not None
+
+
+def test_regression_row_names_its_targets() -> None:
+    model = nn.Sequential(nn.Linear(8, 2))
+    targets = torch.tensor([[1.0, 2.0], [3.0, 6.0]])
+    plan = init_with_output_prior(model, "auto", output_prior(model, targets=targets), seed=0)
+    entry = plan["0.bias"]
+    assert entry.source == "prior" and entry.scheme == "target_mean"
+    assert entry.scheme_config == {
+        "kind": "regression", "prior": None, "initial_loss": pytest.approx(2.5), "from": "2 targets"
+    }  # fmt: skip
+
+
 def test_dry_run_writes_nothing() -> None:
     model = classifier(3)
     before = model[2].bias.detach().clone()

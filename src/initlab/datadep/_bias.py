@@ -10,9 +10,11 @@ to the target mean makes the initial squared error the targets' variance. Advise
 Karpathy (2019), "A Recipe for Training Neural Networks" ("init well"), and used for
 detection heads by Lin et al. (2017), "Focal Loss for Dense Object Detection".
 
-The bias values go through :func:`initlab.init_model` (as supplied tensors), so they are
-in the plan — scheme ``log_prior`` or ``target_mean``, with the prior and the expected
-initial loss in the row's description — and a dry run writes nothing.
+The bias values go through :func:`initlab.init_model` (as supplied tensors, so the rest of
+the model draws exactly what it would without them), and the plan says what they are: the
+head bias's row has source ``"prior"`` (not ``"pretrained"``: no checkpoint is involved,
+and the plan reports none), scheme ``log_prior`` or ``target_mean``, the prior and the
+expected initial loss in ``scheme_config`` and the description; a dry run writes nothing.
 """
 
 from __future__ import annotations
@@ -53,6 +55,15 @@ class OutputPrior:
     @property
     def scheme(self) -> str:
         return "target_mean" if self.kind == "regression" else "log_prior"
+
+    def config(self) -> dict[str, Any]:
+        """The plan row's ``scheme_config``: kind, prior (classification), initial loss, data."""
+        return {
+            "kind": self.kind,
+            "prior": None if self.prior is None else list(self.prior),
+            "initial_loss": self.initial_loss,
+            "from": self.source,
+        }
 
     def describe(self) -> str:
         if self.prior is None:
@@ -200,8 +211,11 @@ def init_with_output_prior(
     _, target = _head(model, prior.head)
     value = prior.bias.to(dtype=target.dtype, device="cpu" if target.is_meta else target.device)
     plan = init_model(model, rules, pretrained={bias_name: value}, **init_options)
+    # The supplied tensor went in as a one-tensor "checkpoint"; say what it really is.
+    plan.checkpoint = None
     entry = plan[bias_name]
-    entry.scheme, entry.rule, entry.note = prior.scheme, prior.describe(), prior.describe()
+    entry.source, entry.scheme, entry.scheme_config = "prior", prior.scheme, prior.config()
+    entry.rule, entry.note = prior.describe(), prior.describe()
     entry.mean = float(prior.bias.mean())
     entry.std = float(prior.bias.std(unbiased=False)) if prior.bias.numel() > 1 else 0.0
     plan.rules = f"{plan.rules}+output-prior"

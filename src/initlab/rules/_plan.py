@@ -12,8 +12,9 @@ from typing import Any
 
 __all__ = ["CheckpointReport", "Plan", "PlanEntry"]
 
-#: Where a row's values come from.
-SOURCES = ("rule", "torch-default", "pretrained", "tied", "kept", "buffer-default")
+#: Where a row's values come from ("prior": an output-bias prior from the data,
+#: initlab.datadep.init_with_output_prior).
+SOURCES = ("rule", "torch-default", "pretrained", "tied", "kept", "buffer-default", "prior")
 
 
 @dataclass(kw_only=True)
