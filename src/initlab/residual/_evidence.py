@@ -150,6 +150,21 @@ def _seed_runs(
     return records
 
 
+def _on_digits(
+    data: Any, *, steps: int, lr: float, log_every: int
+) -> Callable[[Sequence[nn.Module]], list[dict[str, Any]]]:
+    """:func:`_train` on the digits' train split with cross-entropy, test accuracy logged."""
+    return partial(
+        _train,
+        data=(data.x_train, data.y_train),
+        loss_fn=F.cross_entropy,
+        steps=steps,
+        lr=lr,
+        log_every=log_every,
+        test=(data.x_test, data.y_test),
+    )
+
+
 def _default_init(build: Callable[[], nn.Module], seed: int) -> nn.Module:
     """``build()`` with PyTorch's default init drawn from ``seed`` (through init_model)."""
     from initlab.rules._apply import init_model
@@ -187,15 +202,7 @@ def fixup_evidence(
 
     data = _digits(data_seed, n_train)
     he = [Rule(scheme="he_normal", role="weight"), Rule(scheme="zeros", role="bias")]
-    train = partial(
-        _train,
-        data=(data.x_train, data.y_train),
-        loss_fn=F.cross_entropy,
-        steps=steps,
-        lr=lr,
-        log_every=log_every,
-        test=(data.x_test, data.y_test),
-    )
+    train = _on_digits(data, steps=steps, lr=lr, log_every=log_every)
 
     def logit_std(model: nn.Module) -> dict[str, Any]:
         with torch.no_grad():
@@ -249,15 +256,7 @@ def lsuv_evidence(
                 layers.append(nn.ReLU())
         return nn.Sequential(*layers)
 
-    train = partial(
-        _train,
-        data=(data.x_train, data.y_train),
-        loss_fn=F.cross_entropy,
-        steps=steps,
-        lr=lr,
-        log_every=log_every,
-        test=(data.x_test, data.y_test),
-    )
+    train = _on_digits(data, steps=steps, lr=lr, log_every=log_every)
     batch = data.x_train[:lsuv_batch]
     # The reference O(L²) procedure runs once, on the first seed.
     reference = lsuv_(_default_init(build, seeds[0]), batch, seed=seeds[0], mode="full")
