@@ -95,3 +95,23 @@ def test_train_spec_round_trips_and_checks_its_numbers():
         TrainSpec(lr=0.0)
     with pytest.raises(ValueError, match=r"optimizer='adm' .*did you mean 'adam'"):
         TrainSpec(optimizer="adm")
+
+
+def test_a_linear_subclass_keeps_its_own_forward_in_a_stack():
+    """μP's Readout scales its input: the stack must run it, not a plain matmul."""
+    from torch import nn
+
+    from initlab.mup import Readout
+
+    def model(seed: int) -> nn.Sequential:
+        net = initialized(mlp((3, 4, 2)), HE, seed, "t")
+        net[-1] = Readout.from_linear(net[-1], multiplier=0.25)
+        return net
+
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
+    models = [model(s) for s in (0, 1)]
+    stacked = Stack(models).forward_shared(x)
+    for i, m in enumerate(models):
+        torch.testing.assert_close(stacked[i], m(x))
+    plain = initialized(mlp((3, 4, 2)), HE, 0, "t")  # negative control: the multiplier matters
+    assert not torch.allclose(stacked[0], plain(x))

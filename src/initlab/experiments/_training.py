@@ -165,9 +165,9 @@ class Stack:
 
     def _forward_fast(self, x: torch.Tensor) -> torch.Tensor:
         for name, module in self.base.named_children():
-            if isinstance(module, nn.Linear):
+            if type(module) is nn.Linear:
                 x = _linear(x, self.params[f"{name}.weight"], self.params.get(f"{name}.bias"))
-            elif isinstance(module, nn.Conv2d):
+            elif type(module) is nn.Conv2d:
                 x = _conv2d(
                     x, module, self.params[f"{name}.weight"], self.params.get(f"{name}.bias")
                 )
@@ -185,10 +185,12 @@ def _supports_fast_path(base: nn.Module) -> bool:
     if len(children) != len(base._modules):  # a module used twice: keep autograd's view
         return False
     for module in children:
-        if isinstance(module, nn.Conv2d):
+        # Exact types only: a subclass (μP's Readout, a weight-normed layer) may change the
+        # forward, which the fast path would silently replace with a plain matmul.
+        if type(module) is nn.Conv2d:
             if module.padding_mode != "zeros" or isinstance(module.padding, str):
                 return False
-        elif not isinstance(module, nn.Linear) and any(True for _ in module.parameters()):
+        elif type(module) is not nn.Linear and any(True for _ in module.parameters()):
             return False
     return True
 
