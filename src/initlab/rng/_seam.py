@@ -151,19 +151,14 @@ class TorchSampler:
     def trunc_normal_(
         self, tensor: torch.Tensor, mean: float, std: float, low: float, high: float
     ) -> torch.Tensor:
-        inside = inward_bounds(low, high, tensor.dtype)  # raises before anything is written
-        cdf_low, cdf_high, mirrored = trunc_normal_cdf_range(
-            (low - mean) / std, (high - mean) / std
-        )
-        u = torch.empty(tensor.shape, dtype=torch.float64, device=tensor.device)
-        u.uniform_(cdf_low, cdf_high, generator=self.generator)
-        z = torch.special.ndtri(u)
-        if mirrored:
-            z.neg_()
-        values = z.mul_(std).add_(mean).clamp_(low, high)
-        tensor.copy_(values)
-        # Rounding to a low-precision dtype can step just past a bound: pull it back inside.
-        return tensor.clamp_(*inside)
+        # The pinned algorithm lives in _trunc64 (imported here, not at the top: it needs
+        # numba, and this module is the bottom layer): fused on contiguous CPU tensors,
+        # whole-tensor torch ops elsewhere. Both give the same bits.
+        from initlab.rng import _trunc64
+
+        if _trunc64.fusable(tensor):
+            return _trunc64.fused_(tensor, mean, std, low, high, self.generator)
+        return _trunc64.reference_(tensor, mean, std, low, high, self.generator)
 
     def column_zero_mask(
         self, rows: int, cols: int, zeros: int, device: torch.device
