@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from initlab.rng._bounds import inward_bounds, trunc_normal_cdf_range
 from initlab.rng._fp32 import (
     DEEP_TAIL_W,
     MIN_CDF,
@@ -32,7 +33,6 @@ from initlab.rng._fp32 import (
     sincos_turns_f32,
     sqrt_rn,
 )
-from initlab.rng._seam import inward_bounds, trunc_normal_cdf_range
 
 __all__ = [
     "KIND_NORMAL",

@@ -32,7 +32,7 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
-from initlab.rng._seam import inward_bounds, trunc_normal_cdf_range
+from initlab.rng._bounds import inward_bounds, trunc_normal_cdf_range
 
 __all__ = ["CHUNK", "fused_", "reference_"]
 
@@ -94,7 +94,7 @@ def fusable(tensor: torch.Tensor) -> bool:
         tensor.device.type == "cpu"
         and tensor.is_contiguous()
         and tensor.dtype in _OUT_DTYPES
-        and not numba.config.USING_SVML
+        and not getattr(numba.config, "USING_SVML", False)
     )
 
 
