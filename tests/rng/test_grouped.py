@@ -8,24 +8,18 @@ subprocess under ``TRITON_INTERPRET=1`` with the real kernel (the bits).
 
 from __future__ import annotations
 
-import copy
 import importlib.util
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch
 from tests.rng.grouped_model import RULES, Net
+from tests.rng.interpreter import run_interpreted
 from torch import nn
 
 from initlab import init_model
 from initlab.rng import _dispatch, _triton_backend
 from initlab.rules import PartialWriteError
-
-ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def _reference() -> nn.Module:
@@ -145,17 +139,4 @@ SCRIPT = textwrap.dedent(
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed")
 def test_grouped_kernel_matches_cpu_reference_under_interpreter():
-    path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": path}
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300
-    )
-    if proc.returncode != 0 and "READY" not in proc.stdout:
-        pytest.skip(f"Triton interpreter unavailable: {proc.stderr.strip()[-300:]}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip().endswith("OK")
-
-
-def test_deepcopy_keeps_the_tie():  # the model above relies on it for its tied head
-    model = copy.deepcopy(Net())
-    assert model.head.weight is model.emb.weight
+    run_interpreted(SCRIPT)
