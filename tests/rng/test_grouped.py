@@ -19,6 +19,7 @@ from torch import nn
 
 from initlab import init_model
 from initlab.rng import _dispatch, _triton_backend
+from initlab.rng._grouped import GroupedFills
 from initlab.rules import PartialWriteError
 
 
@@ -87,6 +88,26 @@ def test_a_write_besides_the_draw_is_redone_directly(monkeypatch):
     # pos.weight's padding row is zeroed after the draw: written directly, not grouped.
     assert model.pos.weight.numel() not in launched
     assert torch.equal(model.pos.weight, _reference().pos.weight)
+
+
+def test_draws_used_at_once_are_not_held_back(monkeypatch):
+    # orthogonal_ draws a Gaussian matrix and runs QR on it: that draw must happen now.
+    rules = [{"scheme": "orthogonal", "role": "weight"}, {"scheme": "normal", "role": "bias"}]
+    want = nn.Linear(12, 8)
+    init_model(want, rules, seed=2, rng="keyed")
+    sizes = _force_triton_route(monkeypatch, _torch_launcher)
+    redone: list[int] = []
+    real_drop = GroupedFills.drop_since
+
+    def drop_since(self, mark):
+        redone.append(mark)
+        real_drop(self, mark)
+
+    monkeypatch.setattr(GroupedFills, "drop_since", drop_since)
+    model = nn.Linear(12, 8)
+    init_model(model, rules, seed=2, rng="keyed")
+    assert torch.equal(model.weight, want.weight) and torch.equal(model.bias, want.bias)
+    assert sizes == [1] and not redone  # the bias waited; the Gaussian was drawn at once
 
 
 def test_failed_grouped_launch_names_what_was_not_written(monkeypatch):

@@ -78,6 +78,12 @@ class _DeferringSampler(KeyedSampler):
         self._batch._add(_Pending(self._owner, tensor, self.key, self._next_stream(), draw))
         return tensor
 
+    def standard_normal(
+        self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device
+    ) -> torch.Tensor:
+        # A returned tensor is used at once (orthogonal's QR): drawn now, never held back.
+        return super()._fill(torch.empty(shape, dtype=dtype, device=device), Draw.normal(0, 1))
+
 
 class GroupedFills:
     """Keyed fills recorded for :meth:`launch` (see the module docstring).
