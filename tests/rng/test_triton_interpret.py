@@ -76,6 +76,16 @@ SCRIPT = textwrap.dedent(
         zero = torch.zeros(1, dtype=torch.int64)
         want = K.keyed_runs(k, 2, draw, zero, tensor.numel(), backend="torch")
         assert torch.equal(tensor, want.reshape(tensor.shape).to(tensor.dtype))
+    # One group of many tensors spanning 1 to 5 programs each: every program finds its tensor.
+    sizes = [5, 4097, 1, 2048, 2049, 10000, 3, 8193]
+    tensors = [torch.empty(n) for n in sizes]
+    keys = [K.derive_key(4, f"q{i}") for i in range(len(sizes))]
+    streams = list(range(len(sizes)))
+    TK.fill_grouped_(tensors, keys, [draws["normal"]] * len(sizes), stream=streams)
+    for tensor, k, s in zip(tensors, keys, streams):
+        zero = torch.zeros(1, dtype=torch.int64)
+        want = K.keyed_runs(k, s, draws["normal"], zero, tensor.numel(), backend="torch")
+        assert torch.equal(tensor, want.reshape(-1)), tensor.numel()
     print("OK")
     """
 )

@@ -14,6 +14,7 @@ Triton's CPU interpreter with ``TRITON_INTERPRET=1`` set before triton is import
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import math
 import os
 from collections.abc import Sequence
@@ -102,6 +103,7 @@ if _triton is not None:
     _MIN_CDF: tl.constexpr = tl.constexpr(_fp32.MIN_CDF)
     _DEEP_W: tl.constexpr = tl.constexpr(_fp32.DEEP_TAIL_W)
     _INT_COLS: tl.constexpr = tl.constexpr(5)  # the grouped launch's per-tensor int64 row
+    _SEARCH_STEPS: tl.constexpr = tl.constexpr(32)  # binary search over up to 2^32 tensors
     _U24: tl.constexpr = tl.constexpr(_fp32.TWO_POW_M24)
     # Round-to-nearest-even when narrowing, as torch's .to() does (the dtype rule).
     ROUNDING: tl.constexpr = tl.constexpr("rtne")
@@ -299,15 +301,25 @@ if _triton is not None:
         )
 
     @_triton.jit
-    def _fill_group(prog_table, ints, floats, coeffs, OUT_DTYPE: tl.constexpr,
+    def _fill_group(prog_starts, n_tensors, ints, floats, coeffs, OUT_DTYPE: tl.constexpr,
                     KIND: tl.constexpr, MIRRORED: tl.constexpr, PIECES: tl.constexpr,
                     BLOCK_SIZE: tl.constexpr):  # fmt: skip
         """One program = BLOCK_SIZE Philox blocks of one tensor of the group (whole tensors).
 
-        ``ints`` holds one row per tensor: (pointer, numel, key 0, key 1, stream)."""
-        pid = tl.program_id(0)
-        which = tl.load(prog_table + 2 * pid)
-        local_pid = tl.load(prog_table + 2 * pid + 1)
+        ``prog_starts`` (n_tensors + 1): each tensor's first program, then the total; a
+        program finds its tensor by binary search (a fixed 32 scalar steps: no per-program
+        table on the host). ``ints`` holds one row per tensor: (pointer, numel, key 0,
+        key 1, stream)."""
+        pid = tl.program_id(0).to(tl.int64)
+        lo = pid * 0  # invariant: prog_starts[lo] <= pid < prog_starts[hi]
+        hi = lo + n_tensors
+        for _ in tl.static_range(_SEARCH_STEPS):
+            mid = (lo + hi) // 2
+            below = tl.load(prog_starts + mid) <= pid
+            lo = tl.where(below, mid, lo)
+            hi = tl.where(below, hi, mid)
+        which = lo
+        local_pid = pid - tl.load(prog_starts + which)
         out_ptr = tl.load(ints + _INT_COLS * which).to(tl.pointer_type(OUT_DTYPE))
         numel = tl.load(ints + _INT_COLS * which + 1)
         k0 = tl.load(ints + _INT_COLS * which + 2).to(tl.uint32)
@@ -421,10 +433,11 @@ def fill_grouped_(
 ) -> None:
     """Initialize many whole contiguous tensors: one launch per (dtype, scheme) group.
 
-    ``stream``: one sub-stream for all tensors, or one per tensor. A host-built table maps
-    each program to its tensor (pointer, numel, key, stream, constants), so a model's
-    hundreds of small parameters cost one launch instead of one per tensor. Groups launch
-    in the order of :func:`group_signature`'s first appearance.
+    ``stream``: one sub-stream for all tensors, or one per tensor. The host builds one row
+    per tensor (its first program, pointer, numel, key, stream, constants) and each program
+    finds its tensor by binary search, so a model's hundreds of parameters cost one launch
+    and a table of their size, not of the programs'. Groups launch in the order of
+    :func:`group_signature`'s first appearance.
     """
     streams = [stream] * len(tensors) if isinstance(stream, int) else list(stream)
     if len(streams) != len(tensors):
@@ -458,9 +471,7 @@ def launch_group(
     dtype, kind, mirrored, pieces = signature
     device = tensors[0].device
     programs = [math.ceil((t.numel() + 3) // 4 / BLOCK) for t in tensors]
-    counts = torch.tensor(programs)
-    owner = torch.repeat_interleave(torch.arange(len(tensors)), counts)
-    first = torch.tensor([0, *programs[:-1]]).cumsum(0).repeat_interleave(counts)
+    prog_starts = torch.tensor([0, *itertools.accumulate(programs)], dtype=torch.int64)
     ints = torch.tensor(
         [
             [t.data_ptr(), t.numel(), k0, k1, s & MASK32]
@@ -471,9 +482,9 @@ def launch_group(
     floats = torch.tensor(
         [[d.p0, d.p1, d.p2, d.p3, d.clamp_low, d.clamp_high] for d in draws], dtype=torch.float32
     )
-    prog_table = torch.stack([owner, torch.arange(len(owner)) - first], dim=1).to(torch.int64)
-    _fill_group[(len(owner),)](
-        prog_table.to(device), ints.to(device), floats.to(device), _coefficients(device),
-        OUT_DTYPE=_TL_DTYPES[dtype], KIND=kind, MIRRORED=mirrored, PIECES=pieces,
-        BLOCK_SIZE=BLOCK, **({} if interpreted() else {"enable_fp_fusion": False}),
+    _fill_group[(int(prog_starts[-1]),)](
+        prog_starts.to(device), len(tensors), ints.to(device), floats.to(device),
+        _coefficients(device), OUT_DTYPE=_TL_DTYPES[dtype], KIND=kind, MIRRORED=mirrored,
+        PIECES=pieces, BLOCK_SIZE=BLOCK,
+        **({} if interpreted() else {"enable_fp_fusion": False}),
     )  # fmt: skip
