@@ -97,8 +97,6 @@ class GroupedFills:
 
     def __init__(self) -> None:
         self._pending: list[_Pending] = []
-        #: Launches made (one per group), for benchmarks and tests.
-        self.launches = 0
 
     def _add(self, item: _Pending) -> None:
         self._pending.append(item)
@@ -161,7 +159,6 @@ class GroupedFills:
                     [p.tensor for p in items], [p.key for p in items],
                     [p.draw for p in items], [p.stream for p in items], signature,
                 )  # fmt: skip
-                self.launches += 1
                 done.append(items)
         except Exception as exc:
             launched = {id(p) for items in done for p in items}

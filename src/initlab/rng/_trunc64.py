@@ -117,7 +117,7 @@ def fused_(
     inside = inward_bounds(low, high, tensor.dtype)
     cdf_low, cdf_high, mirrored = trunc_normal_cdf_range((low - mean) / std, (high - mean) / std)
     consts = np.array([-1.0 if mirrored else 1.0, std, mean, *inside])
-    flat = tensor.view(-1)
+    flat = tensor.detach().view(-1)  # written through NumPy views of its memory
     starts = range(0, flat.numel(), CHUNK)
     buffers = [torch.empty(min(CHUNK, flat.numel()), dtype=torch.float64) for _ in range(2)]
 

@@ -176,9 +176,8 @@ def write_plan(
                     continue
                 tensor = _lookup(model, action.site.name)
                 if batch is not None and groupable(tensor):
-                    name = action.site.name
-                    if batch.write(tensor, name, seed, partial(_write_one, action, tensor,
-                                                               parity=parity)):  # fmt: skip
+                    write = partial(_write_one, action, tensor, parity=parity)
+                    if batch.write(tensor, action.site.name, seed, write):
                         continue  # written by the grouped launch below
                 else:
                     draw = _generator(action, rng, generator, seed, tensor.device)
