@@ -22,6 +22,7 @@ from initlab.rng import (
 )
 from initlab.rng import _fp32 as fp32
 from initlab.rng._philox import philox4x32_10
+from initlab.rng._seam import inward_bounds
 from initlab.rng._shards import box_runs
 
 # Random123 kat_vectors, philox4x32_10: (counter, key, expected output).
@@ -188,6 +189,21 @@ def test_dtype_rule_sample_fp32_round_once(dtype):
 def test_trunc_normal_values_always_inside(dtype, mean, std, low, high):
     x = KeyedSampler(1, "w").trunc_normal_(torch.empty(50_000, dtype=dtype), mean, std, low, high)
     assert bool((x >= low).all()) and bool((x <= high).all())
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("numel", [1000, 50_000])  # the torch and the numba route
+def test_trunc_normal_clamp_before_rounding_equals_clamp_after(dtype, numel):
+    # The draw clamps to the dtype's inward bounds before the one rounding; the former
+    # algorithm drew fp32, rounded, then clamped: the same bits (rounding is monotone and
+    # keeps representable bounds). Bounds that round outward make the clamp matter.
+    low, high = -0.040001, 0.040001
+    old = KeyedSampler(5, "w").trunc_normal_(torch.empty(numel), 0.0, 0.02, low, high)
+    old = old.to(dtype).clamp_(*inward_bounds(low, high, dtype))
+    new = KeyedSampler(5, "w").trunc_normal_(torch.empty(numel, dtype=dtype), 0.0, 0.02, low, high)
+    assert torch.equal(new, old)
+    edges = torch.tensor(inward_bounds(low, high, dtype))
+    assert numel < 50_000 or bool(torch.isin(old.float(), edges).any())  # the clamp was active
 
 
 def test_normal_support_is_documented_bound():

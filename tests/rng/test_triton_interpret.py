@@ -1,6 +1,7 @@
 """Triton kernels under Triton's CPU interpreter: bit-for-bit equal to the torch reference.
 
-TRITON_INTERPRET must be set before triton is imported, so the checks run in a subprocess.
+TRITON_INTERPRET must be set before triton is imported, so the checks run in a subprocess
+(:func:`tests.rng.interpreter.run_interpreted`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 import textwrap
 
 import pytest
+from tests.rng.interpreter import run_interpreted
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("triton") is None, reason="triton not installed"
@@ -74,21 +76,23 @@ SCRIPT = textwrap.dedent(
         zero = torch.zeros(1, dtype=torch.int64)
         want = K.keyed_runs(k, 2, draw, zero, tensor.numel(), backend="torch")
         assert torch.equal(tensor, want.reshape(tensor.shape).to(tensor.dtype))
+    # One group of many tensors spanning 1 to 5 programs each: every program finds its tensor.
+    sizes = [5, 4097, 1, 2048, 2049, 10000, 3, 8193]
+    tensors = [torch.empty(n) for n in sizes]
+    keys = [K.derive_key(4, f"q{i}") for i in range(len(sizes))]
+    streams = list(range(len(sizes)))
+    TK.fill_grouped_(tensors, keys, [draws["normal"]] * len(sizes), stream=streams)
+    for tensor, k, s in zip(tensors, keys, streams):
+        zero = torch.zeros(1, dtype=torch.int64)
+        want = K.keyed_runs(k, s, draws["normal"], zero, tensor.numel(), backend="torch")
+        assert torch.equal(tensor, want.reshape(-1)), tensor.numel()
     print("OK")
     """
 )
 
 
 def test_kernels_match_reference_under_interpreter():
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300
-    )
-    # Only an interpreter that cannot start is a skip; a kernel error or a wrong value fails.
-    if proc.returncode != 0 and "READY" not in proc.stdout:
-        pytest.skip(f"Triton interpreter unavailable: {proc.stderr.strip()[-300:]}")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip().endswith("OK")
+    run_interpreted(SCRIPT)
 
 
 def test_import_without_interpreter_or_gpu_is_clean():

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -129,6 +130,41 @@ def _model_checks() -> Iterator[Check]:
         yield Check(name, not bad, detail)
 
 
+@contextmanager
+def _counting_launches() -> Iterator[dict[str, int]]:
+    """Count Triton launches: grouped (one per dtype and scheme) and per tensor."""
+    from initlab.rng import _triton_backend as tk
+
+    counts = {"grouped": 0, "per_tensor": 0}
+    real_group, real_launch = tk.launch_group, tk._launch
+
+    def group(*args: Any) -> None:
+        counts["grouped"] += 1
+        real_group(*args)
+
+    def single(*args: Any) -> None:
+        counts["per_tensor"] += 1
+        real_launch(*args)
+
+    tk.launch_group, tk._launch = group, single  # type: ignore[assignment]
+    try:
+        yield counts
+    finally:
+        tk.launch_group, tk._launch = real_group, real_launch  # type: ignore[assignment]
+
+
+def _grouped_model_check() -> Check:
+    """init_model(rng="keyed") on cuda takes the grouped route: no per-tensor launch."""
+    case = ModelCase(kind="llama", dim=256, layers=4, dtype="bfloat16")
+    with torch.device("meta"):
+        model = build(case)
+    with _counting_launches() as counts:
+        init_model(model, case.preset, seed=0, device="cuda", rng="keyed")
+    ok = counts["per_tensor"] == 0 and 1 <= counts["grouped"] <= 4
+    name = f"init_model rng=keyed {case.describe()} bf16 on cuda: one launch per dtype and scheme"
+    return Check(name, ok, f"{counts['grouped']} grouped, {counts['per_tensor']} per-tensor")
+
+
 def bit_checks() -> list[Check]:
     """Every CPU == CUDA comparison (needs a CUDA device)."""
     checks = [Check(f"route on cuda: {backend_for('cuda')}", backend_for("cuda") == "triton")]
@@ -136,7 +172,8 @@ def bit_checks() -> list[Check]:
     checks += _contract_checks()
     if backend_for("cuda") == "triton":
         checks += _grouped_checks()
-    checks += _model_checks()
+        checks.append(_grouped_model_check())
+    checks += _model_checks()  # on the grouped route when Triton runs
     with _triton_env("0"):
         checks += [c for c in _sampler_checks(backend_for("cuda")) if "(7, 3, 5)" not in c.name]
     return checks
@@ -149,6 +186,8 @@ def gpu_records(repeats: int = 5) -> list[Record]:
     cfg = BenchConfig(
         device="cuda", sizes=GPU_CONFIG_SIZES, dtypes=("float32", "bfloat16"), repeats=repeats,
         matrix_sizes=(4096,), threads=(),
-        models=(ModelCase(kind="llama", dim=4096, layers=32, dtype="bfloat16"),),
+        # rng=keyed rows are the grouped route (one launch per dtype and scheme).
+        models=(ModelCase(kind="llama", dim=2048, layers=16, dtype="bfloat16"),
+                ModelCase(kind="llama", dim=4096, layers=32, dtype="bfloat16")),
     )  # fmt: skip
     return run(cfg)

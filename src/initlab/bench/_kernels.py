@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from initlab import orthogonal_, sparse_
+from initlab import orthogonal_, sparse_, trunc_normal_
 from initlab.bench._records import Record, time_one, time_pair
 from initlab.rng import KeyedSampler, numba_available
 
@@ -25,6 +25,11 @@ def _single_cases(x: torch.Tensor, gen: torch.Generator, seed: int) -> list[Case
          "Tensor.normal_", lambda: x.normal_(0, 0.02, generator=gen)),
         ("keyed trunc_normal", lambda: KeyedSampler(seed, "w").trunc_normal_(x, *TRUNC),
          "nn.init.trunc_normal_", lambda: torch.nn.init.trunc_normal_(x, *TRUNC, generator=gen)),
+        # rng="torch": the pinned float64 algorithm (what init_model(rng="torch") draws).
+        ("trunc_normal_ (torch.Generator)", lambda: trunc_normal_(x, *TRUNC, generator=gen),
+         "nn.init.trunc_normal_", lambda: torch.nn.init.trunc_normal_(x, *TRUNC, generator=gen)),
+        ("trunc_normal_ (torch.Generator)", lambda: trunc_normal_(x, *TRUNC, generator=gen),
+         "Tensor.normal_", lambda: x.normal_(0, 0.02, generator=gen)),
     ]  # fmt: skip
 
 

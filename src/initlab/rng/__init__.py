@@ -2,6 +2,7 @@
 
 Layers, bottom first (each module imports only those above it in this list):
 
+* ``_bounds`` — truncation bounds: the CDF interval and a dtype's inward bounds (torch only).
 * ``_seam`` — the :class:`Sampler` protocol, :class:`TorchSampler`, :func:`as_sampler`,
   :func:`derive_seed`, :func:`seeded_generator`, Floyd's column mask (torch only).
 * ``_shards`` — DTensor geometry: which box of the global tensor a rank holds (torch only).
@@ -12,6 +13,10 @@ Layers, bottom first (each module imports only those above it in this list):
   the same bits (reference, CPU cores, CUDA kernels).
 * ``_dispatch`` — the one place that picks a backend (:func:`backend_for`).
 * ``_sampler`` — :class:`KeyedSampler` and :func:`named_samplers`.
+* ``_grouped`` — keyed fills held back for one Triton launch per (dtype, scheme)
+  (:class:`~initlab.rng._grouped.GroupedFills`, used by ``init_model``).
+* ``_trunc64`` — the pinned float64 truncated normal of ``TorchSampler`` (torch ops, and a
+  fused numba route on CPU with the same bits); ``_seam`` imports it inside the method.
 * ``_info`` and ``_cli`` — :func:`runtime_info` and ``initlab info`` (versions, routes).
 
 >>> backend_for("cpu", numel=8)

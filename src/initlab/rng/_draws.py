@@ -7,7 +7,8 @@
   ``r cos θ``, word 1/3 gets ``r sin θ``. ``|z| <= sqrt(48 ln 2) = 5.77``.
 * **Truncated normal.** One pass by inverse CDF: ``p = Φ(α) + u (Φ(β) - Φ(α))``,
   ``z = Φ⁻¹(p)``, with the interval mirrored into the lower tail where Φ keeps its relative
-  precision, then clamped into the bounds (so every value lies inside them). Φ(α), Φ(β) are
+  precision, then clamped into the bounds (so every value lies inside them; for a 16-bit
+  output, into its own representable bounds, so the rounded value is inside too). Φ(α), Φ(β) are
   computed in fp64 on the host; everything per element is fp32 (:mod:`initlab.rng._fp32`).
 * **dtype.** Values are computed in fp32 and rounded once to the target dtype.
 
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
+from initlab.rng._bounds import inward_bounds, trunc_normal_cdf_range
 from initlab.rng._fp32 import (
     DEEP_TAIL_W,
     MIN_CDF,
@@ -31,7 +33,6 @@ from initlab.rng._fp32 import (
     sincos_turns_f32,
     sqrt_rn,
 )
-from initlab.rng._seam import inward_bounds, trunc_normal_cdf_range
 
 __all__ = [
     "KIND_NORMAL",
@@ -71,13 +72,20 @@ class Draw:
         return cls(KIND_NORMAL, f32(mean), f32(std))
 
     @classmethod
-    def trunc_normal(cls, mean: float, std: float, low: float, high: float) -> Draw:
+    def trunc_normal(
+        cls, mean: float, std: float, low: float, high: float, dtype: torch.dtype = torch.float32
+    ) -> Draw:
+        """``dtype``: the output's; a narrower one than fp32 moves the clamp to its own
+        inward bounds (representable in fp32). Rounding to nearest is monotone and keeps
+        those bounds, so clamping before the one rounding equals clamping after it: every
+        value lands inside [low, high] with no second pass over the output."""
         if not std > 0 or not low < high:
             raise ValueError(f"need std > 0 and low < high, got std={std}, [{low}, {high}]")
         cdf_low, cdf_high, mirrored = trunc_normal_cdf_range(
             (low - mean) / std, (high - mean) / std
         )
-        clamp_low, clamp_high = inward_bounds(low, high, torch.float32)
+        narrow = dtype.is_floating_point and dtype.itemsize < 4
+        clamp_low, clamp_high = inward_bounds(low, high, dtype if narrow else torch.float32)
         return cls(
             KIND_TRUNC, f32(mean), f32(std), f32(cdf_low), f32(cdf_high - cdf_low),
             clamp_low, clamp_high, mirrored,

@@ -265,33 +265,35 @@ def _fill_boxes(out, starts, k0, k1, stream, kind, params):
         _store(out, row, col + 3, v[3])
 
 
+@_inlined
+def _chunk_into(dest, c, n_blocks, first_block, stream, ks0, ks1, kind, params):
+    """fp32 values of chunk ``c`` of a flat run (Philox blocks c·CHUNK onwards, at most
+    CHUNK) into ``dest`` (4 values per block): the Philox pass, then the transform pass."""
+    b0 = c * CHUNK
+    count = min(CHUNK, n_blocks - b0)
+    w0 = np.empty(count, np.uint32)
+    w1 = np.empty(count, np.uint32)
+    w2 = np.empty(count, np.uint32)
+    w3 = np.empty(count, np.uint32)
+    _philox_chunk(w0, w1, w2, w3, np.uint64(first_block + b0), count, stream, ks0, ks1)
+    _chunk_values(w0, w1, w2, w3, count, dest, kind, params[0], params[1], params[2], params[3],
+                  params[4], params[5], params[7], params[6] == _NB_ONE)  # fmt: skip
+
+
 @_kernel
 def _fill_flat(out, first_block, stream, ks0, ks1, kind, params):
-    """Fast path for one aligned run: chunks of blocks, a Philox pass then a transform pass
-    writing straight into ``out`` (a scratch buffer only for the ragged last chunk)."""
+    """Fast path for one aligned run: chunk by chunk straight into ``out`` (a scratch
+    buffer only for the ragged last chunk)."""
     n = out.shape[0]
     n_blocks = (n + 3) // 4
-    n_chunks = (n_blocks + CHUNK - 1) // CHUNK
-    p0, p1, p2, p3, lo, hi, mirrored = (params[0], params[1], params[2], params[3],
-                                        params[4], params[5], params[7])  # fmt: skip
-    central = params[6] == _NB_ONE
-    for c in numba.prange(n_chunks):
-        b0 = c * CHUNK
-        count = min(CHUNK, n_blocks - b0)
-        w0 = np.empty(count, np.uint32)
-        w1 = np.empty(count, np.uint32)
-        w2 = np.empty(count, np.uint32)
-        w3 = np.empty(count, np.uint32)
-        _philox_chunk(w0, w1, w2, w3, np.uint64(first_block + b0), count, stream, ks0, ks1)
-        if 4 * (b0 + count) <= n:
-            dest = out[4 * b0 : 4 * (b0 + count)]
-            _chunk_values(w0, w1, w2, w3, count, dest, kind, p0, p1, p2, p3, lo, hi, mirrored,
-                          central)  # fmt: skip
+    for c in numba.prange((n_blocks + CHUNK - 1) // CHUNK):
+        start, stop = 4 * c * CHUNK, 4 * min((c + 1) * CHUNK, n_blocks)
+        if stop <= n:
+            _chunk_into(out[start:stop], c, n_blocks, first_block, stream, ks0, ks1, kind, params)
         else:
-            vals = np.empty(4 * count, np.float32)
-            _chunk_values(w0, w1, w2, w3, count, vals, kind, p0, p1, p2, p3, lo, hi, mirrored,
-                          central)  # fmt: skip
-            out[4 * b0 :] = vals[: n - 4 * b0]
+            vals = np.empty(stop - start, np.float32)
+            _chunk_into(vals, c, n_blocks, first_block, stream, ks0, ks1, kind, params)
+            out[start:] = vals[: n - start]
 
 
 @_kernel
@@ -302,25 +304,14 @@ def _fill_flat_bf16(out, first_block, stream, ks0, ks1, kind, params):
     """
     n = out.shape[0]
     n_blocks = (n + 3) // 4
-    n_chunks = (n_blocks + CHUNK - 1) // CHUNK
-    p0, p1, p2, p3, lo, hi, mirrored = (params[0], params[1], params[2], params[3],
-                                        params[4], params[5], params[7])  # fmt: skip
-    central = params[6] == _NB_ONE
-    for c in numba.prange(n_chunks):
-        b0 = c * CHUNK
-        count = min(CHUNK, n_blocks - b0)
-        w0 = np.empty(count, np.uint32)
-        w1 = np.empty(count, np.uint32)
-        w2 = np.empty(count, np.uint32)
-        w3 = np.empty(count, np.uint32)
-        _philox_chunk(w0, w1, w2, w3, np.uint64(first_block + b0), count, stream, ks0, ks1)
-        vals = np.empty(4 * count, np.float32)
-        _chunk_values(w0, w1, w2, w3, count, vals, kind, p0, p1, p2, p3, lo, hi, mirrored,
-                          central)  # fmt: skip
+    for c in numba.prange((n_blocks + CHUNK - 1) // CHUNK):
+        start, stop = 4 * c * CHUNK, 4 * min((c + 1) * CHUNK, n_blocks)
+        vals = np.empty(stop - start, np.float32)
+        _chunk_into(vals, c, n_blocks, first_block, stream, ks0, ks1, kind, params)
         bits = vals.view(np.uint32)
-        for i in range(min(4 * count, n - 4 * b0)):
+        for i in range(min(stop, n) - start):
             b = bits[i]
-            out[4 * b0 + i] = np.uint16(
+            out[start + i] = np.uint16(
                 (b + np.uint32(0x7FFF) + ((b >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)
             )
 

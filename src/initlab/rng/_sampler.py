@@ -16,7 +16,6 @@ import torch
 from initlab.rng._dispatch import fill_keyed, keyed_runs, keyed_words
 from initlab.rng._draws import Draw
 from initlab.rng._philox import derive_key
-from initlab.rng._seam import inward_bounds
 
 __all__ = ["KeyedSampler", "keyed_values", "named_samplers"]
 
@@ -89,12 +88,8 @@ class KeyedSampler:
     def trunc_normal_(
         self, tensor: torch.Tensor, mean: float, std: float, low: float, high: float
     ) -> torch.Tensor:
-        self._fill(tensor, Draw.trunc_normal(mean, std, low, high))
-        if tensor.dtype != torch.float32 and tensor.device.type != "meta":
-            # Rounding to a narrower dtype can step just past a bound: pull it back inside.
-            with torch.no_grad():
-                tensor.clamp_(*inward_bounds(low, high, tensor.dtype))
-        return tensor
+        # The draw clamps to the dtype's own inward bounds: no pass after the rounding.
+        return self._fill(tensor, Draw.trunc_normal(mean, std, low, high, tensor.dtype))
 
     def standard_normal(
         self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device

@@ -14,6 +14,7 @@ Triton's CPU interpreter with ``TRITON_INTERPRET=1`` set before triton is import
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import math
 import os
 from collections.abc import Sequence
@@ -31,8 +32,10 @@ __all__ = [
     "fill_box_",
     "fill_grouped_",
     "fill_runs_",
+    "group_signature",
     "interpreted",
     "keyed_words",
+    "launch_group",
 ]
 
 BLOCK = 512  # Philox blocks per program: 2048 output elements (16 per thread at 4 warps)
@@ -99,6 +102,8 @@ if _triton is not None:
     _SQRT2: tl.constexpr = tl.constexpr(_fp32.SQRT2)
     _MIN_CDF: tl.constexpr = tl.constexpr(_fp32.MIN_CDF)
     _DEEP_W: tl.constexpr = tl.constexpr(_fp32.DEEP_TAIL_W)
+    _INT_COLS: tl.constexpr = tl.constexpr(5)  # the grouped launch's per-tensor int64 row
+    _SEARCH_STEPS: tl.constexpr = tl.constexpr(32)  # binary search over up to 2^32 tensors
     _U24: tl.constexpr = tl.constexpr(_fp32.TWO_POW_M24)
     # Round-to-nearest-even when narrowing, as torch's .to() does (the dtype rule).
     ROUNDING: tl.constexpr = tl.constexpr("rtne")
@@ -296,17 +301,30 @@ if _triton is not None:
         )
 
     @_triton.jit
-    def _fill_group(prog_table, ints, floats, stream, coeffs, OUT_DTYPE: tl.constexpr,
+    def _fill_group(prog_starts, n_tensors, ints, floats, coeffs, OUT_DTYPE: tl.constexpr,
                     KIND: tl.constexpr, MIRRORED: tl.constexpr, PIECES: tl.constexpr,
                     BLOCK_SIZE: tl.constexpr):  # fmt: skip
-        """One program = BLOCK_SIZE Philox blocks of one tensor of the group (whole tensors)."""
-        pid = tl.program_id(0)
-        which = tl.load(prog_table + 2 * pid)
-        local_pid = tl.load(prog_table + 2 * pid + 1)
-        out_ptr = tl.load(ints + 4 * which).to(tl.pointer_type(OUT_DTYPE))
-        numel = tl.load(ints + 4 * which + 1)
-        k0 = tl.load(ints + 4 * which + 2).to(tl.uint32)
-        k1 = tl.load(ints + 4 * which + 3).to(tl.uint32)
+        """One program = BLOCK_SIZE Philox blocks of one tensor of the group (whole tensors).
+
+        ``prog_starts`` (n_tensors + 1): each tensor's first program, then the total; a
+        program finds its tensor by binary search (a fixed 32 scalar steps: no per-program
+        table on the host). ``ints`` holds one row per tensor: (pointer, numel, key 0,
+        key 1, stream)."""
+        pid = tl.program_id(0).to(tl.int64)
+        lo = pid * 0  # invariant: prog_starts[lo] <= pid < prog_starts[hi]
+        hi = lo + n_tensors
+        for _ in tl.static_range(_SEARCH_STEPS):
+            mid = (lo + hi) // 2
+            below = tl.load(prog_starts + mid) <= pid
+            lo = tl.where(below, mid, lo)
+            hi = tl.where(below, hi, mid)
+        which = lo
+        local_pid = pid - tl.load(prog_starts + which)
+        out_ptr = tl.load(ints + _INT_COLS * which).to(tl.pointer_type(OUT_DTYPE))
+        numel = tl.load(ints + _INT_COLS * which + 1)
+        k0 = tl.load(ints + _INT_COLS * which + 2).to(tl.uint32)
+        k1 = tl.load(ints + _INT_COLS * which + 3).to(tl.uint32)
+        stream = tl.load(ints + _INT_COLS * which + 4).to(tl.uint32)
         p0 = tl.load(floats + 6 * which)
         p1 = tl.load(floats + 6 * which + 1)
         p2 = tl.load(floats + 6 * which + 2)
@@ -314,7 +332,7 @@ if _triton is not None:
         lo = tl.load(floats + 6 * which + 4)
         hi = tl.load(floats + 6 * which + 5)
         first_block = local_pid * BLOCK_SIZE
-        vals = _block_values(first_block, k0, k1, stream.to(tl.uint32), coeffs, p0, p1, p2, p3,
+        vals = _block_values(first_block, k0, k1, stream, coeffs, p0, p1, p2, p3,
                              lo, hi, KIND, MIRRORED, PIECES, BLOCK_SIZE)  # fmt: skip
         offs = tl.arange(0, 4 * BLOCK_SIZE)
         stop = tl.minimum(numel - 4 * first_block, 4 * BLOCK_SIZE).to(tl.int32)
@@ -411,42 +429,62 @@ def fill_grouped_(
     tensors: Sequence[torch.Tensor],
     keys: Sequence[tuple[int, int]],
     draws: Sequence[Draw],
-    stream: int = 0,
+    stream: int | Sequence[int] = 0,
 ) -> None:
     """Initialize many whole contiguous tensors: one launch per (dtype, scheme) group.
 
-    A host-built table maps each program to its tensor (pointer, numel, key, constants), so
-    a model's hundreds of small parameters cost one launch instead of one per tensor.
+    ``stream``: one sub-stream for all tensors, or one per tensor. The host builds one row
+    per tensor (its first program, pointer, numel, key, stream, constants) and each program
+    finds its tensor by binary search, so a model's hundreds of parameters cost one launch
+    and a table of their size, not of the programs'. Groups launch in the order of
+    :func:`group_signature`'s first appearance.
     """
+    streams = [stream] * len(tensors) if isinstance(stream, int) else list(stream)
+    if len(streams) != len(tensors):
+        raise ValueError(f"got {len(streams)} streams for {len(tensors)} tensors")
     groups: dict[tuple[torch.dtype, int, bool, int], list[int]] = {}
     for i, (tensor, draw) in enumerate(zip(tensors, draws, strict=True)):
         if not tensor.is_contiguous():
             raise ValueError(f"fill_grouped_ needs contiguous tensors; tensor {i} is not")
         if tensor.numel():
-            signature = (tensor.dtype, draw.kind, draw.mirrored, ndtri_pieces(draw))
-            groups.setdefault(signature, []).append(i)
+            groups.setdefault(group_signature(tensor.dtype, draw), []).append(i)
     for signature, members in groups.items():
-        _launch_group([tensors[i] for i in members], [keys[i] for i in members],
-                      [draws[i] for i in members], stream, *signature)  # fmt: skip
+        launch_group(
+            [tensors[i] for i in members], [keys[i] for i in members],
+            [draws[i] for i in members], [streams[i] for i in members], signature,
+        )  # fmt: skip
 
 
-def _launch_group(tensors: list[torch.Tensor], keys: list[tuple[int, int]], draws: list[Draw],
-                  stream: int, dtype: torch.dtype, kind: int, mirrored: bool,
-                  pieces: int) -> None:  # fmt: skip
+def group_signature(dtype: torch.dtype, draw: Draw) -> tuple[torch.dtype, int, bool, int]:
+    """What one grouped launch shares: the output dtype and the kernel's specialization."""
+    return (dtype, draw.kind, draw.mirrored, ndtri_pieces(draw))
+
+
+def launch_group(
+    tensors: Sequence[torch.Tensor],
+    keys: Sequence[tuple[int, int]],
+    draws: Sequence[Draw],
+    streams: Sequence[int],
+    signature: tuple[torch.dtype, int, bool, int],
+) -> None:
+    """One launch filling whole contiguous ``tensors`` that share ``signature``."""
+    dtype, kind, mirrored, pieces = signature
     device = tensors[0].device
     programs = [math.ceil((t.numel() + 3) // 4 / BLOCK) for t in tensors]
-    owner = torch.repeat_interleave(torch.arange(len(tensors)), torch.tensor(programs))
-    first = torch.tensor([0, *programs[:-1]]).cumsum(0).repeat_interleave(torch.tensor(programs))
+    prog_starts = torch.tensor([0, *itertools.accumulate(programs)], dtype=torch.int64)
     ints = torch.tensor(
-        [[t.data_ptr(), t.numel(), k0, k1] for t, (k0, k1) in zip(tensors, keys)], dtype=torch.int64
+        [
+            [t.data_ptr(), t.numel(), k0, k1, s & MASK32]
+            for t, (k0, k1), s in zip(tensors, keys, streams, strict=True)
+        ],
+        dtype=torch.int64,
     )
     floats = torch.tensor(
         [[d.p0, d.p1, d.p2, d.p3, d.clamp_low, d.clamp_high] for d in draws], dtype=torch.float32
     )
-    prog_table = torch.stack([owner, torch.arange(len(owner)) - first], dim=1).to(torch.int64)
-    _fill_group[(len(owner),)](
-        prog_table.to(device), ints.to(device), floats.to(device), stream & MASK32,
+    _fill_group[(int(prog_starts[-1]),)](
+        prog_starts.to(device), len(tensors), ints.to(device), floats.to(device),
         _coefficients(device), OUT_DTYPE=_TL_DTYPES[dtype], KIND=kind, MIRRORED=mirrored,
-        PIECES=pieces,
-        BLOCK_SIZE=BLOCK, **({} if interpreted() else {"enable_fp_fusion": False}),
+        PIECES=pieces, BLOCK_SIZE=BLOCK,
+        **({} if interpreted() else {"enable_fp_fusion": False}),
     )  # fmt: skip

@@ -6,16 +6,24 @@ filled where it lives: peak memory is the model plus at most one temporary tenso
 non-contiguous parameter is drawn contiguously and copied, so its values do not depend
 on its strides). A failure midway (out of memory, an interrupt) raises
 :class:`PartialWriteError` naming what was written.
+
+With ``rng="keyed"``, the fills of tensors on the Triton route (CUDA) wait in one
+:class:`~initlab.rng._grouped.GroupedFills` and are written at the end as one launch per
+(dtype, scheme): the same bits as tensor-by-tensor fills, still in place. Which fills wait
+is decided there (``groupable``), not here. A grouped launch writes its whole group or,
+when it fails, none of it: the error then names the group's tensors as unwritten.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import torch
 from torch import nn
 
 from initlab.rng import GeneratorLike, KeyedSampler, seeded_generator
+from initlab.rng._grouped import GroupedFills, GroupLaunchError, groupable
 from initlab.rng._shards import is_dtensor
 from initlab.rules._fills import KeepFill
 from initlab.rules._meta import has_meta, materialize
@@ -124,7 +132,7 @@ def _lookup(model: nn.Module, name: str) -> torch.Tensor:
 
 
 def _write_one(
-    action: Action, tensor: torch.Tensor, generator: GeneratorLike, parity: bool
+    action: Action, tensor: torch.Tensor, generator: GeneratorLike, *, parity: bool
 ) -> None:
     if is_dtensor(tensor) or tensor.is_contiguous():
         action.fill.write_(tensor, generator, parity=parity)
@@ -157,6 +165,7 @@ def write_plan(
     _place(model, device, {a.site.name for a in actions if not isinstance(a.fill, KeepFill)})
     parity = generator is not None
     steps = _parity_order(model, actions) if parity else [(a, False) for a in actions]
+    batch = GroupedFills() if rng == "keyed" and not parity else None
     written: list[str] = []
     try:
         with torch.no_grad():
@@ -166,17 +175,37 @@ def write_plan(
                     _discarded_draw(action, generator)
                     continue
                 tensor = _lookup(model, action.site.name)
-                draw = _generator(action, rng, generator, seed, tensor.device)
-                _write_one(action, tensor, draw, parity)
+                if batch is not None and groupable(tensor):
+                    write = partial(_write_one, action, tensor, parity=parity)
+                    if batch.write(tensor, action.site.name, seed, write):
+                        continue  # written by the grouped launch below
+                else:
+                    draw = _generator(action, rng, generator, seed, tensor.device)
+                    _write_one(action, tensor, draw, parity=parity)
                 written.append(action.site.name)
+            if batch is not None:
+                written.extend(batch.launch())
     except Exception as exc:
+        if isinstance(exc, GroupLaunchError):
+            written.extend(exc.written)
         if not written:
             raise
-        done = ", ".join(written[:8]) + (
-            f" and {len(written) - 8} more" if len(written) > 8 else ""
-        )
-        raise PartialWriteError(
-            f"init_model stopped after writing {len(written)} of {len(steps)} tensors "
-            f"({done or 'none'}): {type(exc).__name__}: {exc}",
-            written,
-        ) from exc
+        raise _partial(written, len(steps), batch, exc) from exc
+
+
+def _partial(
+    written: list[str], total: int, batch: GroupedFills | None, exc: Exception
+) -> PartialWriteError:
+    done = ", ".join(written[:8]) + (f" and {len(written) - 8} more" if len(written) > 8 else "")
+    waiting = batch.pending_owners() if batch is not None else []
+    unwritten = [name for name in waiting if name not in written]
+    grouped = (
+        f"; {len(unwritten)} tensors waiting for a grouped launch were not written"
+        if unwritten
+        else ""
+    )
+    return PartialWriteError(
+        f"init_model stopped after writing {len(written)} of {total} tensors "
+        f"({done or 'none'}){grouped}: {type(exc).__name__}: {exc}",
+        written,
+    )
