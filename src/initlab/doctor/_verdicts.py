@@ -441,11 +441,16 @@ def _small_branches(
 def _gradients(
     rows: Sequence[Row], blocks: Sequence[Row], t: Thresholds, run: str, exempt: set[str]
 ) -> list[Finding]:
-    """Spread of the output-gradient RMS (per element, so tensor sizes do not count).
+    """Spread of the output gradients from the last layer to the first, along the stream.
 
-    Along the residual stream: inside residual blocks only the blocks' outputs
-    count (a branch scaled by layer scale 1e-6 gets gradients 1e-6 smaller, by
-    design); layers outside blocks count as they are.
+    Inside residual blocks only the blocks' outputs count (a branch scaled by layer
+    scale 1e-6 gets gradients 1e-6 smaller, by design); layers outside blocks count as
+    they are. A healthy network keeps either the per-example norm of the gradient
+    (fan_in schemes: ‖Wᵀg‖ = ‖g‖ on average) or its per-element RMS (fan_out schemes:
+    He et al. 2015, torchvision's ResNets); the two differ by √(size ratio) between
+    the layers (a 64×32×32 stem against 10 logits: ×81). Gradients vanish (explode)
+    only when both shrink (grow) beyond the threshold; the milder of the two is the
+    value judged, so neither convention is called unhealthy.
     """
     outside = [r for r in rows if _enclosing_block(r["name"], blocks) is None]
     path = sorted([*outside, *blocks], key=lambda r: r["index"])
@@ -453,16 +458,21 @@ def _gradients(
     if len(graded) < 2:
         return []
     first, last = graded[0], graded[-1]
-    ratio = first["grad_rms"] / last["grad_rms"]
+    per_element = first["grad_rms"] / last["grad_rms"]
+    norm = first["grad_norm"] / last["grad_norm"] if last.get("grad_norm") else per_element
+    if (per_element < 1) != (norm < 1):
+        return []  # one convention shrinks, the other grows: sizes, not depth
+    ratio = max(per_element, norm) if per_element < 1 else min(per_element, norm)
     spread = max(ratio, 1 / ratio) if ratio > 0 else math.inf
     if spread <= t.grad_ratio_warning:
         return []
     direction = "vanish" if ratio < 1 else "explode"
     severity = "error" if spread > t.grad_ratio_error else "warning"
     message = (
-        f"output-gradient RMS (per element) goes from {last['grad_rms']:.3g} at {last['name']} "
-        f"to {first['grad_rms']:.3g} at {first['name']}: gradients {direction} toward the "
-        f"input (×{ratio:.2g})"
+        f"output gradients go from RMS {last['grad_rms']:.3g} (norm {last['grad_norm']:.3g}) "
+        f"at {last['name']} to RMS {first['grad_rms']:.3g} (norm {first['grad_norm']:.3g}) "
+        f"at {first['name']}: gradients {direction} toward the input (×{ratio:.2g}; per "
+        f"element ×{per_element:.2g}, per-example norm ×{norm:.2g})"
     )
     return [
         Finding(
