@@ -623,7 +623,9 @@ def _summary(
     )
 
 
-def _module_params(records: Sequence[StatRecord], run: str) -> dict[str, dict[str, dict[str, float]]]:
+def _module_params(
+    records: Sequence[StatRecord], run: str
+) -> dict[str, dict[str, dict[str, float]]]:
     """Every module's parameter statistics, rows or not: layer → param → statistic → value."""
     found: dict[str, dict[str, dict[str, float]]] = {}
     for r in records:
