@@ -293,7 +293,8 @@ def _pass_through(rows: Sequence[Row]) -> dict[str, str]:
     found: dict[str, str] = {}
     for before, row in zip(rows, rows[1:]):
         if not row["params"] and all(k in row and row[k] == before.get(k) for k in keys):
-            found[row["name"]] = found.get(before["name"], before["name"])
+            source: str = before["name"]
+            found[row["name"]] = found.get(source, source)
     return found
 
 

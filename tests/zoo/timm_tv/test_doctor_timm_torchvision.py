@@ -86,7 +86,7 @@ def _run(key: str, prepare: Callable[[nn.Module], None] | None = None) -> list[F
     return list(d.findings)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _stock(key: str) -> tuple[Finding, ...]:
     """The findings on the model's own init, computed once per module run."""
     return tuple(_run(key))
