@@ -228,7 +228,13 @@ def _probe_pass(
                 hint = (
                     "BatchNorm normalizes with the batch's statistics here, as in training, "
                     "and needs more than one value per channel: use a batch of at least 2 "
-                    "(or DoctorConfig(train_mode=False) for the model's current mode)"
+                    "(or DoctorConfig(train_mode=False), CLI --model-mode, for the model's "
+                    "current mode)"
+                )
+            elif config.train_mode:
+                hint += (
+                    "; the probe runs the model in training mode (DoctorConfig("
+                    "train_mode=False), CLI --model-mode, keeps the model's own mode)"
                 )
             raise ValueError(
                 f"the model failed on the probe batch ({probe.description}) in module "
