@@ -273,10 +273,11 @@ def _zero_params(params: dict[str, dict[str, float]]) -> bool:
 
 
 def _zeroed_layers(rows: Sequence[Row], params: dict[str, dict[str, dict[str, float]]]) -> set[str]:
-    """Rows with a zero weight or scale, or inside a module that has one (timm's
-    ``BatchNormAct2d`` is a BatchNorm with children: its zero-initialized scale shows in the
-    rows of its ``drop``/``act`` children)."""
-    zero = [name for name, p in params.items() if _zero_params(p)]
+    """Rows with a zero weight or scale, or inside a module whose own ``weight`` is zero
+    (timm's ``BatchNormAct2d`` is a BatchNorm with children: its zero-initialized scale
+    shows in the rows of its ``drop``/``act`` children). Only ``weight``: a zero class token
+    or position table does not scale what the module's children compute."""
+    zero = [name for name, p in params.items() if p.get("weight", {}).get("param_zero")]
     return {
         r["name"]
         for r in rows
@@ -341,9 +342,7 @@ def _enclosing_block(name: str, blocks: Sequence[Row]) -> Row | None:
     return max(inside, key=lambda b: len(b["name"]), default=None)
 
 
-def _branches(
-    rows: Sequence[Row], blocks: Sequence[Row], ref: float, t: Thresholds
-) -> dict[str, float]:
+def _branches(rows: Sequence[Row], blocks: Sequence[Row]) -> dict[str, float]:
     """Layers inside residual blocks that are smaller than the stream: name → std/stream.
 
     A residual branch that starts small (zero-initialized last layer or BN, layer
@@ -432,9 +431,10 @@ def _small_branches(
             threshold=t.vanish_warning,
             message=f"{_span(rows, small)} inside residual blocks are small (down to "
             f"×{branches[least['name']]:.3g} of the residual stream at {least['name']}), but "
-            "the stream itself keeps its scale: the blocks start near the identity",
+            "smaller than the stream they add to: the blocks start near the identity",
             recommendation="fine when deliberate (zero-initialized branch ends, layer scale, "
-            "small output projections); the stream is what carries the signal",
+            "small output projections); the stream is what carries the signal, and it is "
+            "judged where it leaves the blocks",
         )
     ]
 
@@ -652,7 +652,7 @@ def judge(records: Sequence[StatRecord], thresholds: Thresholds, run: str) -> li
     ref, ref_label = _reference(records, rows, run)
     blocks = block_table(records, run)
     through = _pass_through(rows)
-    branches = _branches(rows, blocks, ref, t)
+    branches = _branches(rows, blocks)
     scale_free = _scale_free(rows, through)
     zeroed = _inherit(_zeroed_layers(rows, _module_params(records, run)), through)
     exempt = set(branches) | zeroed | scale_free | _gates(rows, through)
