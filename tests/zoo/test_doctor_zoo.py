@@ -29,6 +29,15 @@ pytestmark = pytest.mark.slow
 SMALL_NORM_SCALES = {"efficientnet", "mobilevit"}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models: one intra-op thread avoids oversubscribing a 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _build(name: str) -> nn.Module:
     factory, _ = ZOO[name]
     torch.manual_seed(0)  # the model's own init draws from the global generator (test only)
