@@ -37,6 +37,14 @@ def on_meta():
     with torch.device("meta"):
         return nn.Sequential(nn.Linear(8, 8), nn.ReLU())
 
+def eval_bn():
+    layers = []
+    for _ in range(8):
+        conv = nn.Conv2d(8, 8, 3, padding=1, bias=False)
+        nn.init.normal_(conv.weight, 0, 0.02)
+        layers += [conv, nn.BatchNorm2d(8), nn.ReLU()]
+    return nn.Sequential(*layers).eval()
+
 def must_not_build():
     raise RuntimeError("the model was built before the output path was checked")
 """
@@ -63,6 +71,16 @@ def test_table_output_and_fail_on(model_file: str, capsys: pytest.CaptureFixture
     assert main([*args, "--threshold", "vanish_warning=0.9", "--fail-on", "warning"]) == 1
     out = capsys.readouterr().out
     assert "findings" in out and "vanishing" in out
+
+
+def test_model_mode_flag(model_file: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Training mode by default: the BatchNorms normalize with the batch's statistics.
+    args = ["doctor", f"{model_file}:eval_bn", "--input-shape", "4,8,8,8", "--fail-on", "error"]
+    assert main(args) == 0
+    capsys.readouterr()
+    # --model-mode keeps eval mode: identity BatchNorms, the std-0.02 convs vanish.
+    assert main([*args, "--model-mode"]) == 1
+    assert "vanishing" in capsys.readouterr().out
 
 
 def test_cli_errors(model_file: str, capsys: pytest.CaptureFixture[str]) -> None:

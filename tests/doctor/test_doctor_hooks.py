@@ -121,6 +121,15 @@ def test_model_failing_on_probe_names_the_module() -> None:
         diagnose(model, probe=ProbeSpec(shape=(4, 5)), config=CONFIG)
 
 
+def test_batchnorm_on_a_batch_of_one_says_why() -> None:
+    model = nn.Sequential(nn.Linear(8, 8), nn.BatchNorm1d(8)).eval()
+    with pytest.raises(ValueError, match=r"in module '1' \(BatchNorm1d\).*batch of at least 2"):
+        diagnose(model, torch.randn(1, 8), config=CONFIG)
+    # The model's own (eval) mode runs it, and the model keeps that mode either way.
+    assert diagnose(model, torch.randn(1, 8), config=DoctorConfig(train_mode=False)).layers()
+    assert not model.training and not model[1].training
+
+
 def test_bad_inputs_are_rejected() -> None:
     with pytest.raises(TypeError, match="inputs of type str is not supported"):
         diagnose(nn.Linear(2, 2), "x")

@@ -331,3 +331,123 @@ def test_residual_branches_are_found_and_their_scale_reported() -> None:
     plain = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))  # negative control
     d = diagnose(plain, torch.randn(8, 4), config=DoctorConfig(seed=0))
     assert not [f for f in d.findings if f.statistic == "residual_branches"]
+
+
+# -- training mode, norm scales, pass-through rows, gates (issue 10) ----------------------
+def conv_bn_net(depth: int, *, gain_std: float | None, eps: float = 1e-5, seed: int = 0):
+    """depth × (Conv 3×3 std 0.02, BatchNorm, ReLU): HF's std-0.02 convs behind BatchNorms.
+
+    ``gain_std``: BatchNorm weights drawn N(0, gain_std) (HF EfficientNet/MobileViT in
+    transformers 5); None keeps PyTorch's 1.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    layers: list[nn.Module] = []
+    for i in range(depth):
+        conv = nn.Conv2d(3 if i == 0 else 16, 16, 3, padding=1, bias=False)
+        bn = nn.BatchNorm2d(16, eps=eps)
+        with torch.no_grad():
+            conv.weight.normal_(0, 0.02, generator=generator)
+            if gain_std is not None:
+                bn.weight.normal_(0, gain_std, generator=generator)
+        layers += [conv, bn, nn.ReLU()]
+    return nn.Sequential(*layers, nn.Dropout(0.5))
+
+
+def test_batchnorm_uses_batch_statistics_and_the_model_is_left_as_found() -> None:
+    # In eval mode a fresh BatchNorm is the identity and the std-0.02 convs would shrink
+    # the signal 0.02·√144 ≈ 0.24× per layer; training normalizes with batch statistics.
+    model = conv_bn_net(8, gain_std=None).eval()
+    model[1].train()  # mixed modes come back as they were
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    d = diagnose(model, torch.randn(4, 3, 8, 8), config=CONFIG)
+    assert not problems(d), problems(d)
+    assert [m.training for m in model.modules()] == [False, False, True] + [False] * 23
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    # The model's own modes, on request: the eval-mode identity BatchNorms let it vanish.
+    as_is = diagnose(model, torch.randn(4, 3, 8, 8), config=DoctorConfig(train_mode=False))
+    assert "error" in [f.severity for f in as_is.findings if f.statistic == "act_std"]
+
+
+def test_dropout_is_off_during_the_probe() -> None:
+    model = nn.Sequential(nn.Linear(16, 16), nn.Dropout(0.9), nn.Linear(16, 16))
+    d = diagnose(model, config=CONFIG)
+    rows = {r["name"]: r for r in d.layers()}
+    assert rows["1"]["act_std"] == rows["0"]["act_std"]  # a copy, not 90 % zeros
+    assert model.training and model[1].training
+
+
+def test_plain_net_with_std_002_weights_still_vanishes() -> None:
+    # Negative control: no normalization, nothing rescues the signal.
+    model = nn.Sequential(*[m for _ in range(8) for m in (nn.Linear(64, 64), nn.ReLU())])
+    for layer in model[::2]:
+        nn.init.normal_(layer.weight, 0, 0.02)
+        nn.init.zeros_(layer.bias)
+    d = diagnose(model, config=CONFIG)
+    assert "error" in [f.severity for f in d.findings if f.statistic == "act_std"]
+
+
+def test_small_random_norm_scales_vanish_and_the_advice_names_them() -> None:
+    # HF EfficientNet (transformers 5) draws BatchNorm weights from N(0, 0.02) and uses
+    # eps 1e-3: once the variance is below eps a BatchNorm no longer normalizes, and
+    # every norm multiplies by ≈0.02. A true positive, in training mode too.
+    d = diagnose(conv_bn_net(8, gain_std=0.02, eps=1e-3), torch.randn(4, 3, 8, 8), config=CONFIG)
+    (found,) = [f for f in d.findings if f.statistic == "act_std" and f.severity == "error"]
+    assert "8 of 8 normalization layers have small scales" in found.recommendation
+    assert "initlab.ones_" in found.recommendation
+    # The same net with PyTorch's unit scales is healthy, and its advice never says so.
+    fine = diagnose(conv_bn_net(8, gain_std=None, eps=1e-3), torch.randn(4, 3, 8, 8), config=CONFIG)
+    assert not problems(fine), problems(fine)
+
+
+def test_zero_scale_inside_a_norm_with_children_is_deliberate() -> None:
+    # timm's BatchNormAct2d is a BatchNorm with children (drop, act): its zero-initialized
+    # scale (zero_init_last) shows only in its children's rows and the Identity after it.
+    class NormAct(nn.BatchNorm2d):
+        def __init__(self, channels: int) -> None:
+            super().__init__(channels)
+            self.drop = nn.Identity()
+            self.act = nn.Identity()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.act(self.drop(super().forward(x)))
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(8, 8, 3, padding=1)
+            self.bn = NormAct(8)
+            self.drop_path = nn.Identity()
+            nn.init.zeros_(self.bn.weight)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + self.drop_path(self.bn(self.conv(x)))
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Sequential(Block(), Block()))
+    d = diagnose(model, torch.randn(2, 3, 8, 8), config=CONFIG)
+    assert not errors(d), errors(d)
+
+
+def test_squeeze_excitation_gate_near_constant_is_not_vanishing() -> None:
+    class SE(nn.Module):
+        def __init__(self, channels: int, std: float) -> None:
+            super().__init__()
+            self.reduce = nn.Conv2d(channels, 4, 1)
+            self.act = nn.SiLU()
+            self.expand = nn.Conv2d(4, channels, 1)
+            self.gate = nn.Sigmoid()
+            nn.init.normal_(self.expand.weight, 0, std)
+            nn.init.zeros_(self.expand.bias)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            pooled = x.mean((2, 3), keepdim=True)
+            return x * self.gate(self.expand(self.act(self.reduce(pooled))))
+
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), SE(16, 1e-4))
+    d = diagnose(model, torch.randn(2, 3, 8, 8), config=CONFIG)
+    assert not errors(d), errors(d)
+    # Negative control: the gate's gradients are still judged (a deep sigmoid net vanishes).
+    deep = nn.Sequential(*[m for _ in range(12) for m in (nn.Linear(32, 32), nn.Sigmoid())])
+    for layer in deep[::2]:
+        nn.init.normal_(layer.weight, 0, 0.05)
+    found = diagnose(deep, config=CONFIG).findings
+    assert "error" in [f.severity for f in found if f.statistic == "grad_norm"]

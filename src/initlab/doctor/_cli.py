@@ -53,6 +53,12 @@ def register(subparsers: Any) -> None:
         "24 is a good choice)",
     )
     p.add_argument(
+        "--model-mode",
+        action="store_true",
+        help="run the probe in the modes the model is in (default: training mode, as the "
+        "first step sees it, with dropout and drop-path off)",
+    )
+    p.add_argument(
         "--threshold",
         action="append",
         default=[],
@@ -99,6 +105,7 @@ def _config(args: argparse.Namespace) -> DoctorConfig:
         seed=args.seed,
         batch_size=args.batch_size,
         jacobian_steps=args.jacobian_steps,
+        train_mode=not args.model_mode,
         thresholds=_thresholds(args.threshold),
     )
 

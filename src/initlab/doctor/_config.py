@@ -133,7 +133,11 @@ class DoctorConfig:
     of the weights that fit in half a forward+backward pass, cheapest first;
     ``True`` all of them, ``False`` none. Weights with more than ``max_svd_numel``
     elements never get a spectrum. Symmetric units are searched among the first
-    ``max_duplicate_rows`` units of each weight.
+    ``max_duplicate_rows`` units of each weight. ``train_mode`` (default True)
+    runs the probe as training will, minus the noise: every module in training
+    mode (BatchNorm normalizes with the batch's statistics) except dropout and
+    drop-path / stochastic depth, which are off; False runs the model in the modes
+    it is in. Either way every module's mode and every buffer are restored.
     """
 
     seed: int = 0
@@ -144,6 +148,7 @@ class DoctorConfig:
     weight_spectra: bool | None = None
     max_svd_numel: int = 4_000_000
     max_duplicate_rows: int = 512
+    train_mode: bool = True
     thresholds: Thresholds = field(default_factory=Thresholds)
 
     def __post_init__(self) -> None:

@@ -1,9 +1,17 @@
 """Orchestration: one probe forward, one backward, the spectra, then the verdicts.
 
-The model is left as found: buffers (BatchNorm running statistics) are restored,
-``.grad`` is never written (``torch.autograd.grad``), and the global RNG state is
-restored by ``torch.random.fork_rng`` (dropout inside the probe is seeded there
-from ``config.seed`` so that every pass sees the same masks).
+The probe runs the model as it will train, minus the noise
+(``DoctorConfig(train_mode=True)``, the default): every module in training mode
+(BatchNorm normalizes with the batch's statistics; models take their training code
+paths) except random regularizers (dropout, drop-path / stochastic depth), which are
+put in eval mode. In eval mode a fresh BatchNorm is the identity (running mean 0,
+variance 1), which is not what the first training step sees.
+
+The model is left as found: every module's ``training`` flag and every buffer
+(BatchNorm running statistics) are restored, ``.grad`` is never written
+(``torch.autograd.grad``), and the global RNG state is restored by
+``torch.random.fork_rng`` (random ops inside the probe are seeded there from
+``config.seed`` so that every pass sees the same draws).
 """
 
 from __future__ import annotations
@@ -73,7 +81,7 @@ def diagnose(
     check_device(model)
     resolved = build_probe(model, inputs, probe, seed=config.seed, batch_size=config.batch_size)
     deferred = Deferred()
-    with _preserved(model, config.seed):
+    with _preserved(model, config.seed, config.train_mode):
         recorder, grads = _probe_pass(model, resolved, loss_fn, config, deferred)
         entries, spectra_skipped = _queue_params(model, grads, config, deferred, recorder.flops)
         deferred.fetch()  # the one device-to-host transfer of every statistic
@@ -135,17 +143,41 @@ def diagnose(
     )
 
 
+#: Normalization layers whose training mode normalizes with the batch's statistics
+#: (BatchNorm*, SyncBatchNorm, InstanceNorm*, and subclasses such as timm's BatchNormAct2d).
+RUNNING_STAT_NORMS = (nn.modules.batchnorm._NormBase,)
+#: Class-name parts of random regularizers kept in eval mode during the probe (timm's
+#: DropPath, torchvision's StochasticDepth, HF's ``*DropPath``), besides torch's dropouts.
+REGULARIZER_NAMES = ("dropout", "droppath", "stochasticdepth")
+
+
+def is_random_regularizer(module: nn.Module) -> bool:
+    """Dropout or drop-path / stochastic depth: off (eval mode) during the probe."""
+    if isinstance(module, nn.modules.dropout._DropoutNd):
+        return True
+    name = type(module).__name__.lower()
+    return any(part in name for part in REGULARIZER_NAMES)
+
+
 @contextmanager
-def _preserved(model: nn.Module, seed: int) -> Iterator[None]:
+def _preserved(model: nn.Module, seed: int, train_mode: bool) -> Iterator[None]:
     buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
     devices = [d for d in {p.device for p in model.parameters()} if d.type == "cuda"]
+    modes = [(m, m.training) for m in model.modules()]
     try:
+        if train_mode:
+            # The flag itself, not .train()/.eval(): those recurse and some models override
+            # them (frozen BatchNorm); every flag is put back below.
+            for module, _ in modes:
+                module.training = not is_random_regularizer(module)
         with torch.random.fork_rng(devices=devices):
             # The model's own random ops (dropout) draw from the global generator: seed it for
             # a reproducible probe pass; fork_rng restores the caller's state on exit.
             torch.manual_seed(seed)
             yield
     finally:
+        for module, training in modes:
+            module.training = training
         with torch.no_grad():
             for name, b in model.named_buffers():
                 if name in buffers:
@@ -191,9 +223,22 @@ def _probe_pass(
             output = model(*args, **kwargs)
         except Exception as exc:
             where = recorder.failing_module() or "(model)"
+            hint = "check the input shape (--input-shape) and dtype"
+            if config.train_mode and isinstance(recorder.failing(), RUNNING_STAT_NORMS):
+                hint = (
+                    "BatchNorm normalizes with the batch's statistics here, as in training, "
+                    "and needs more than one value per channel: use a batch of at least 2 "
+                    "(or DoctorConfig(train_mode=False), CLI --model-mode, for the model's "
+                    "current mode)"
+                )
+            elif config.train_mode:
+                hint += (
+                    "; the probe runs the model in training mode (DoctorConfig("
+                    "train_mode=False), CLI --model-mode, keeps the model's own mode)"
+                )
             raise ValueError(
                 f"the model failed on the probe batch ({probe.description}) in module "
-                f"{where}: {exc}; check the input shape (--input-shape) and dtype"
+                f"{where}: {exc}; {hint}"
             ) from exc
     loss = _loss(output, loss_fn, config.seed)
     named = _unique_parameters(model)
@@ -382,7 +427,11 @@ def _param_records(
 def _param_stats(entry: _ParamEntry, deferred: Deferred) -> dict[str, float]:
     norms = deferred.get(entry.norms)
     norm = norms[0]
-    stats = {"param_norm": norm, "param_zero": float(norm == 0)}
+    stats = {
+        "param_norm": norm,
+        "param_rms": norm / math.sqrt(max(entry.numel, 1)),
+        "param_zero": float(norm == 0),
+    }
     if entry.has_grad:
         stats["grad_norm"] = norms[1]
         stats["grad_rms"] = norms[1] / math.sqrt(max(entry.numel, 1))

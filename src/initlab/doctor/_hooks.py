@@ -139,6 +139,10 @@ class Recorder:
             handle.remove()
         self.handles.clear()
 
+    def failing(self) -> nn.Module | None:
+        """The innermost module that was running when the pass raised, or None."""
+        return self.stack[-1] if self.stack else None
+
     def failing_module(self) -> str | None:
         """The innermost module that was running when the pass raised."""
         if not self.stack:

@@ -136,6 +136,13 @@ def can_die(activation: str | None, params: dict[str, float] | None = None) -> b
     return float(merged.get("negative_slope", 0.0)) == 0.0
 
 
+#: A unit seen fewer times than this on the batch is not judged dead: a healthy ReLU is off
+#: on about half of its inputs, so n looks leave 2⁻ⁿ of healthy units "never positive"
+#: by chance (a squeeze-excitation unit sees one pooled value per example: a batch of 2
+#: would call a quarter of them dead).
+DEAD_MIN_SAMPLES = 8
+
+
 def activation_stats(
     x: torch.Tensor, activation: str | None, params: dict[str, float] | None = None
 ) -> tuple[tuple[str, ...], torch.Tensor, torch.Tensor]:
@@ -164,8 +171,12 @@ def activation_stats(
     if activation is not None and is_saturating(activation):
         names += ("act_sat_frac",)
         values.append(_saturated_count(x, activation, params or {}).to(x.dtype) / numel)
-    if can_die(activation, params) and x.dim() >= 2:
-        axis = _unit_axis(x)
+    axis = _unit_axis(x) if x.dim() >= 2 else 0
+    if (
+        can_die(activation, params)
+        and x.dim() >= 2
+        and x.numel() >= DEAD_MIN_SAMPLES * x.shape[axis]
+    ):
         # Max over every axis but the unit axis: no movedim copy.
         peak = x.amax(dim=[d for d in range(x.dim()) if d != axis])
         names += ("dead_unit_frac",)

@@ -52,6 +52,13 @@ TOKEN_REFERENCE_LAYERS = 5
 #: Outputs that are distributions (softmax over one token is exactly 1, std 0): their
 #: spread is not a signal scale.
 PROBABILITY_TYPES = ("Softmax", "Softmin", "Softmax2d", "LogSoftmax")
+#: Activations whose output is a gate in (0, 1) (squeeze-excitation, gated units): a gate
+#: near constant (sigmoid(≈0) = 0.5) scales what it multiplies by its mean, so its spread
+#: is not the signal's scale. Their gradients are still judged (deep sigmoid nets vanish).
+GATE_ACTIVATIONS = ("sigmoid", "hardsigmoid")
+#: A normalization layer whose scale (weight RMS) is below this, and not zero, multiplies
+#: its normalized output by about that much: named in the advice as a cause of vanishing.
+SMALL_NORM_SCALE = 0.1
 
 
 def _fan(fan_in: float, fan_out: float, mode: str) -> float:
@@ -158,7 +165,36 @@ def _followers(rows: Sequence[Row]) -> list[tuple[Row, tuple[str, dict[str, floa
     return pairs
 
 
+def _norm_scale_advice(rows: Sequence[Row]) -> str:
+    """Advice when normalization layers have small, nonzero scales (HF EfficientNet and
+    MobileViT draw BatchNorm weights from N(0, 0.02)), else ''."""
+    scaled = [
+        (r, r["params"]["weight"]["param_rms"])
+        for r in rows
+        if r.get("normalizes") and "param_rms" in r["params"].get("weight", {})
+    ]
+    small = [(r, rms) for r, rms in scaled if 0 < rms < SMALL_NORM_SCALE]
+    if not small:
+        return ""
+    row, rms = min(small, key=lambda pair: pair[1])
+    return (
+        f"{len(small)} of {len(scaled)} normalization layers have small scales (weight RMS "
+        f"{rms:.3g} at {row['name']}): each multiplies its normalized output by about that, "
+        "and a BatchNorm cannot undo it once the variance falls below its eps; initialize "
+        "norm weights to 1 (initlab.ones_, the 'auto' preset's choice; 0 only for the last "
+        "norm of a residual branch)"
+    )
+
+
 def _advice(rows: Sequence[Row]) -> str:
+    """The cause and the fix: small norm scales if any, then the recommended scheme for
+    the dominant activation and whether the weights differ from it."""
+    norms = _norm_scale_advice(rows)
+    scheme = _scheme_advice(rows)
+    return f"{norms}; {scheme}" if norms else scheme
+
+
+def _scheme_advice(rows: Sequence[Row]) -> str:
     """The recommended scheme for the dominant activation, and whether the weights differ.
 
     Every weighted layer counts, recognized scheme or not: one default-initialized
@@ -225,22 +261,74 @@ def _beyond(ratio: float, limit: float, sign: int) -> bool:
 
 def _zeroed(row: Row) -> bool:
     """The layer has an all-zero weight or scale: a deliberate zero init (head, branch end)."""
+    return _zero_params(row["params"])
+
+
+def _zero_params(params: dict[str, dict[str, float]]) -> bool:
     return any(
         stats.get("param_zero") or stats.get("weight_zero")
-        for name, stats in row["params"].items()
+        for name, stats in params.items()
         if name != "bias"
     )
 
 
-def _scale_free(rows: Sequence[Row]) -> set[str]:
+def _zeroed_layers(rows: Sequence[Row], params: dict[str, dict[str, dict[str, float]]]) -> set[str]:
+    """Rows with a zero weight or scale, or inside a module whose own ``weight`` is zero
+    (timm's ``BatchNormAct2d`` is a BatchNorm with children: its zero-initialized scale
+    shows in the rows of its ``drop``/``act`` children). Only ``weight``: a zero class token
+    or position table does not scale what the module's children compute."""
+    zero = [name for name, p in params.items() if p.get("weight", {}).get("param_zero")]
+    return {
+        r["name"]
+        for r in rows
+        if _zeroed(r) or any(r["name"].startswith(f"{name}.") for name in zero if name)
+    }
+
+
+def _pass_through(rows: Sequence[Row]) -> dict[str, str]:
+    """Rows that hand on their predecessor's output unchanged (Identity; Dropout and
+    DropPath in eval mode): name → the first row of the run they copy. Equal mean, std and
+    second moment, bit for bit, is the test: no module list to keep up to date. A layer
+    with parameters is never one (a Linear fed zeros outputs its zero bias)."""
+    keys = ("act_mean", "act_std", "act_second_moment")
+    found: dict[str, str] = {}
+    for before, row in zip(rows, rows[1:]):
+        if not row["params"] and all(k in row and row[k] == before.get(k) for k in keys):
+            source: str = before["name"]
+            found[row["name"]] = found.get(source, source)
+    return found
+
+
+def _inherit(names: set[str], through: dict[str, str]) -> set[str]:
+    """``names`` plus every pass-through row that copies one of them."""
+    return names | {row for row, source in through.items() if source in names}
+
+
+def _scale_free(rows: Sequence[Row], through: dict[str, str]) -> set[str]:
     """Layers whose output scale does not propagate: softmax outputs, and outputs read
     only by a normalization layer (RWKV's 1e-4 embedding into its LayerNorm; the
-    gradient there is large by the same factor, and harmless)."""
+    gradient there is large by the same factor, and harmless). Pass-through rows
+    (an Identity norm slot, eval-mode dropout) between a layer and its norm are skipped."""
     found = {r["name"] for r in rows if r["type"] in PROBABILITY_TYPES}
-    for row, following in zip(rows, rows[1:]):
+    real = [r for r in rows if r["name"] not in through]
+    for row, following in zip(real, real[1:]):
         if following.get("normalizes") and not row.get("normalizes"):
             found.add(row["name"])
-    return found
+    return _inherit(found, through)
+
+
+def _gates(rows: Sequence[Row], through: dict[str, str]) -> set[str]:
+    """Gate outputs (:data:`GATE_ACTIVATIONS`) and the layer right before each gate (its
+    scale only sets how far the gate moves from its midpoint), with their copies."""
+    found: set[str] = set()
+    real = [r for r in rows if r["name"] not in through]
+    for i, row in enumerate(real):
+        activation = row_activation(row)
+        if activation is not None and activation[0] in GATE_ACTIVATIONS:
+            found.add(row["name"])
+            if i > 0 and row_activation(real[i - 1]) is None:
+                found.add(real[i - 1]["name"])
+    return _inherit(found, through)
 
 
 def _enclosing_block(name: str, blocks: Sequence[Row]) -> Row | None:
@@ -254,20 +342,20 @@ def _enclosing_block(name: str, blocks: Sequence[Row]) -> Row | None:
     return max(inside, key=lambda b: len(b["name"]), default=None)
 
 
-def _branches(
-    rows: Sequence[Row], blocks: Sequence[Row], ref: float, t: Thresholds
-) -> dict[str, float]:
-    """Small layers inside residual blocks whose stream is healthy: name → std/stream.
+def _branches(rows: Sequence[Row], blocks: Sequence[Row]) -> dict[str, float]:
+    """Layers inside residual blocks that are smaller than the stream: name → std/stream.
 
     A residual branch that starts small (zero-initialized last layer or BN, layer
     scale 1e-6, 0.02-scale attention) leaves the block near the identity; what
-    matters for propagation is the stream, the block's output.
+    matters for propagation is the stream, the block's output. Such layers are
+    judged against the stream, whatever the stream's own scale: the stream is
+    judged where it leaves the blocks (the layers outside them, as any layer).
     """
     found = {}
     for row in rows:
         block = _enclosing_block(row["name"], blocks)
         stream = float(block.get("act_std", 0.0)) if block else 0.0
-        if stream > 0 and stream / ref >= t.vanish_warning and row["act_std"] < stream:
+        if stream > 0 and row["act_std"] < stream:
             found[row["name"]] = row["act_std"] / stream
     return found
 
@@ -343,9 +431,10 @@ def _small_branches(
             threshold=t.vanish_warning,
             message=f"{_span(rows, small)} inside residual blocks are small (down to "
             f"×{branches[least['name']]:.3g} of the residual stream at {least['name']}), but "
-            "the stream itself keeps its scale: the blocks start near the identity",
+            "smaller than the stream they add to: the blocks start near the identity",
             recommendation="fine when deliberate (zero-initialized branch ends, layer scale, "
-            "small output projections); the stream is what carries the signal",
+            "small output projections); the stream is what carries the signal, and it is "
+            "judged where it leaves the blocks",
         )
     ]
 
@@ -353,11 +442,16 @@ def _small_branches(
 def _gradients(
     rows: Sequence[Row], blocks: Sequence[Row], t: Thresholds, run: str, exempt: set[str]
 ) -> list[Finding]:
-    """Spread of the output-gradient RMS (per element, so tensor sizes do not count).
+    """Spread of the output gradients from the last layer to the first, along the stream.
 
-    Along the residual stream: inside residual blocks only the blocks' outputs
-    count (a branch scaled by layer scale 1e-6 gets gradients 1e-6 smaller, by
-    design); layers outside blocks count as they are.
+    Inside residual blocks only the blocks' outputs count (a branch scaled by layer
+    scale 1e-6 gets gradients 1e-6 smaller, by design); layers outside blocks count as
+    they are. A healthy network keeps either the per-example norm of the gradient
+    (fan_in schemes: ‖Wᵀg‖ = ‖g‖ on average) or its per-element RMS (fan_out schemes:
+    He et al. 2015, torchvision's ResNets); the two differ by √(size ratio) between
+    the layers (a 64×32×32 stem against 10 logits: ×81). Gradients vanish (explode)
+    only when both shrink (grow) beyond the threshold; the milder of the two is the
+    value judged, so neither convention is called unhealthy.
     """
     outside = [r for r in rows if _enclosing_block(r["name"], blocks) is None]
     path = sorted([*outside, *blocks], key=lambda r: r["index"])
@@ -365,16 +459,21 @@ def _gradients(
     if len(graded) < 2:
         return []
     first, last = graded[0], graded[-1]
-    ratio = first["grad_rms"] / last["grad_rms"]
+    per_element = first["grad_rms"] / last["grad_rms"]
+    norm = first["grad_norm"] / last["grad_norm"] if last.get("grad_norm") else per_element
+    if (per_element < 1) != (norm < 1):
+        return []  # one convention shrinks, the other grows: sizes, not depth
+    ratio = max(per_element, norm) if per_element < 1 else min(per_element, norm)
     spread = max(ratio, 1 / ratio) if ratio > 0 else math.inf
     if spread <= t.grad_ratio_warning:
         return []
     direction = "vanish" if ratio < 1 else "explode"
     severity = "error" if spread > t.grad_ratio_error else "warning"
     message = (
-        f"output-gradient RMS (per element) goes from {last['grad_rms']:.3g} at {last['name']} "
-        f"to {first['grad_rms']:.3g} at {first['name']}: gradients {direction} toward the "
-        f"input (×{ratio:.2g})"
+        f"output gradients go from RMS {last['grad_rms']:.3g} (norm {last['grad_norm']:.3g}) "
+        f"at {last['name']} to RMS {first['grad_rms']:.3g} (norm {first['grad_norm']:.3g}) "
+        f"at {first['name']}: gradients {direction} toward the input (×{ratio:.2g}; per "
+        f"element ×{per_element:.2g}, per-example norm ×{norm:.2g})"
     )
     return [
         Finding(
@@ -525,6 +624,17 @@ def _summary(
     )
 
 
+def _module_params(
+    records: Sequence[StatRecord], run: str
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Every module's parameter statistics, rows or not: layer → param → statistic → value."""
+    found: dict[str, dict[str, dict[str, float]]] = {}
+    for r in records:
+        if r.run == run and r.param:
+            found.setdefault(r.layer, {}).setdefault(r.param, {})[r.statistic] = r.value
+    return found
+
+
 def judge(records: Sequence[StatRecord], thresholds: Thresholds, run: str) -> list[Finding]:
     """All findings for ``run``: problems first by severity, or one ``ok`` summary."""
     rows = [r for r in layer_table(records, run) if "act_std" in r]
@@ -541,9 +651,11 @@ def judge(records: Sequence[StatRecord], thresholds: Thresholds, run: str) -> li
     t = thresholds
     ref, ref_label = _reference(records, rows, run)
     blocks = block_table(records, run)
-    branches = _branches(rows, blocks, ref, t)
-    scale_free = _scale_free(rows)
-    exempt = set(branches) | {r["name"] for r in rows if _zeroed(r)} | scale_free
+    through = _pass_through(rows)
+    branches = _branches(rows, blocks)
+    scale_free = _scale_free(rows, through)
+    zeroed = _inherit(_zeroed_layers(rows, _module_params(records, run)), through)
+    exempt = set(branches) | zeroed | scale_free | _gates(rows, through)
     findings = _signal(rows, ref, ref_label, t, run, exempt, scale_free)
     findings += _gradients(rows, blocks, t, run, scale_free)
     findings += _small_branches(rows, branches, ref, t, run)
