@@ -255,3 +255,17 @@ def test_plan_cli_shows_the_fixup_scales(capsys: pytest.CaptureFixture[str]) -> 
     assert rows["layer1.0.conv2.weight"]["std"] == 0
     assert "(L=8, m=2)" in rows["layer1.0.conv1.weight"]["rule"]
     assert rows["fc.weight"]["rule"] == "fixup: classifier fc zero"
+
+
+def test_fixup_rules_name_only_tensors_the_model_has() -> None:
+    """No UnusedRuleWarning for scalar biases/multipliers a model lacks; present ones are set."""
+    model = tv.resnet18()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", initlab.rules.UnusedRuleWarning)
+        initlab.init_model(model, "fixup", seed=0, dry_run=True)
+    descriptions = [r.description for r in fixup_rules(model)]
+    assert not any("scalar bias" in d or "multiplier one" in d for d in descriptions)
+    fixup_transform(model)  # adds the scalar biases and multipliers
+    descriptions = [r.description for r in fixup_rules(model)]
+    assert "fixup: scalar bias zero" in descriptions  # negative control: now they exist
+    assert "fixup: branch multiplier one" in descriptions
