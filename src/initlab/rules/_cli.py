@@ -79,6 +79,13 @@ def register(subparsers: Any) -> None:
         "--seed", type=_seed, default=None, help="seed for --apply, in [0, 2**64) (default: random)"
     )
     parser.add_argument(
+        "--rng",
+        choices=("torch", "keyed"),
+        default="torch",
+        help="with --apply: torch (a torch.Generator per tensor, seeded from (seed, name)) or "
+        "keyed (initlab's counter-based sampler: the same weights on any device and sharding)",
+    )
+    parser.add_argument(
         "--device", default=None, help="materialize a meta model on DEVICE (cpu, cuda, cuda:N)"
     )
     parser.add_argument(
@@ -207,6 +214,7 @@ def _run(args: argparse.Namespace) -> int:
             model,
             rules,
             seed=args.seed,
+            rng=args.rng,
             device=device,
             dry_run=not args.apply,
             default=args.default,

@@ -1,0 +1,38 @@
+"""``initlab plan`` options a user reaches for on real models (found trying the docs as a user)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+import initlab
+from initlab._cli import main
+
+HERE = str(Path(__file__))
+
+
+def mlp() -> nn.Module:
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+
+
+def test_plan_rng_keyed_writes_the_keyed_weights(tmp_path: Path) -> None:
+    out = tmp_path / "w.safetensors"
+    argv = ["plan", f"{HERE}:mlp", "--preset", "auto", "--apply", "--seed", "3"]
+    assert main([*argv, "--rng", "keyed", "--save", str(out)]) == 0
+    saved = load_file(str(out))
+    keyed, torch_rng = mlp(), mlp()
+    initlab.init_model(keyed, "auto", seed=3, rng="keyed")
+    initlab.init_model(torch_rng, "auto", seed=3)
+    assert torch.equal(saved["0.weight"], keyed[0].weight.detach())
+    assert not torch.equal(saved["0.weight"], torch_rng[0].weight.detach())  # negative control
+
+
+def test_plan_rng_refuses_unknown_generators(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["plan", f"{HERE}:mlp", "--rng", "philox"])
+    assert exc.value.code == 2
+    assert "--rng" in capsys.readouterr().err
