@@ -36,3 +36,10 @@ def test_plan_rng_refuses_unknown_generators(capsys: pytest.CaptureFixture[str])
         main(["plan", f"{HERE}:mlp", "--rng", "philox"])
     assert exc.value.code == 2
     assert "--rng" in capsys.readouterr().err
+
+
+def test_plan_apply_on_meta_is_refused_before_loading(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", f"{HERE}:mlp", "--apply", "--seed", "0", "--device", "meta"]) == 2
+    err = capsys.readouterr().err
+    assert "--device='meta'" in err and "hold no values" in err and "Traceback" not in err
+    assert main(["plan", f"{HERE}:mlp", "--device", "meta"]) == 0  # a dry run may name it

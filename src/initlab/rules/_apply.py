@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from initlab._validation import _caller_stacklevel, check_choice, check_device
+from initlab._validation import _caller_stacklevel, check_choice, check_device, check_seed
 from initlab.rules._activations import unwrap_model
 from initlab.rules._checkpoint import StateLike, load_state, map_names, match_checkpoint
 from initlab.rules._plan import CheckpointReport, Plan
@@ -47,6 +47,7 @@ __all__ = [
     "PartialWriteError",
     "TieConflictWarning",
     "UnusedRuleWarning",
+    "check_target_device",
     "init_model",
     "unwrap_model",
 ]
@@ -71,15 +72,28 @@ class InitOptions:
         check_choice("default", self.default, DEFAULTS)
         check_choice("rng", self.rng, ("torch", "keyed"))
         if self.device is not None:
-            check_device("device", self.device)
-        if self.seed is not None and (
-            isinstance(self.seed, bool) or not isinstance(self.seed, int)
-        ):
-            raise TypeError(f"seed={self.seed!r} must be an int or None")
+            check_target_device("device", self.device, dry_run=self.dry_run)
+        check_seed("seed", self.seed)
         if self.generator is not None and not isinstance(self.generator, torch.Generator):
             raise TypeError(f"generator={self.generator!r} must be a torch.Generator or None")
         if self.generator is not None and self.seed is not None:
             raise ValueError("pass either seed= or generator= (the shared-generator parity mode)")
+
+
+def check_target_device(arg: str, value: object, *, dry_run: bool = False) -> torch.device:
+    """A device that can hold initialized values: :func:`check_device`, and not meta.
+
+    Meta tensors hold no values, so writing there would silently do nothing; a dry run
+    (which writes nothing) may name it.
+    """
+    device = check_device(arg, value)
+    if device.type == "meta" and not dry_run:
+        raise ValueError(
+            f"{arg}={value!r}: meta tensors hold no values, so nothing can be initialized "
+            "there; pass the device the weights should live on ('cpu', 'cuda', ...), or "
+            "plan without writing (dry_run=True)"
+        )
+    return device
 
 
 def _check_model(model: object) -> None:

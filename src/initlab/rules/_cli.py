@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from initlab._cli_inputs import add_input_arguments, spec_input
-from initlab._validation import check_device
 
 __all__ = ["register"]
 
@@ -201,11 +200,13 @@ def _example_input(model: Any, args: argparse.Namespace) -> Any:
 
 def _run(args: argparse.Namespace) -> int:
     from initlab._modelspec import load_model
-    from initlab.rules._apply import init_model
+    from initlab.rules._apply import check_target_device, init_model
 
     save = _check_save(args.save, args.apply)
     prefix_map = _prefix_map(args.prefix_map, args.pretrained)
-    device = check_device("--device", args.device) if args.device is not None else None
+    device = None
+    if args.device is not None:
+        device = check_target_device("--device", args.device, dry_run=not args.apply)
     rules = _rules(args)
     model = load_model(args.model)
     example = _example_input(model, args)
