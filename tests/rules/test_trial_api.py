@@ -42,3 +42,58 @@ def test_init_model_refuses_to_write_on_meta() -> None:
     assert model[0].weight.device.type == "cpu"
     plan = initlab.init_model(model, "auto", seed=0, device="meta", dry_run=True)
     assert len(plan) == 4
+
+
+class _Factory:
+    """Counts calls: a refused ``build`` must not have run the factory."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> nn.Module:
+        self.calls += 1
+        return mlp()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"device": "bogus"}, ValueError, r"device='bogus' is not a device"),
+        ({"device": "meta"}, ValueError, r"device='meta': build writes real values"),
+        ({"seed": -1}, ValueError, r"seed=-1 must lie in \[0, 2\*\*64\)"),
+        ({"seed": 2**70}, ValueError, r"must lie in \[0, 2\*\*64\)"),
+        ({"seed": "3"}, TypeError, r"seed='3' must be an int"),
+        ({"dry_run": True}, TypeError, r"build\(\) takes no dry_run=: build always writes"),
+        ({"generator": torch.Generator()}, TypeError, r"takes no generator=.*pass seed="),
+        ({"foo": 1}, TypeError, r"build\(\) has no argument\(s\) \['foo'\]; it takes \["),
+        ({"preset": "natve"}, ValueError, r"preset='natve' is not one of .*did you mean 'native'"),
+    ],
+)
+def test_build_checks_every_argument_before_running_the_factory(
+    kwargs: dict, error: type, match: str
+) -> None:
+    factory = _Factory()
+    kwargs = {"seed": 0, **kwargs}
+    preset = kwargs.pop("preset", "native")
+    with pytest.raises(error, match=match):
+        initlab.build(factory, preset, **kwargs)
+    assert factory.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("factory", "match"),
+    [
+        (mlp(), r"factory=Sequential\(\.\.\.\) is a built model; .* use init_model"),
+        (nn.Linear, r"factory='Linear' cannot be called with no arguments .*in_features"),
+        (lambda width: mlp(), r"factory='<lambda>' cannot be called with no arguments"),
+        (3, r"factory=3 must be a zero-argument callable"),
+    ],
+)
+def test_build_refuses_what_is_not_a_zero_argument_factory(factory: object, match: str) -> None:
+    with pytest.raises(TypeError, match=match):
+        initlab.build(factory, seed=0)  # type: ignore[arg-type]
+
+
+def test_build_still_takes_init_model_options() -> None:
+    _model, plan = initlab.build(mlp, "auto", seed=0, example_input=torch.zeros(2, 8))
+    assert plan["0.weight"].activation == "relu"

@@ -10,6 +10,8 @@ factory()``.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from initlab._validation import check_choice
+from initlab._validation import check_choice, check_device, check_seed, check_unknown_keys
 from initlab.rng import derive_seed
 from initlab.rules._native import install, record
 from initlab.rules._plan import Plan
@@ -51,7 +53,7 @@ def build(
     """
     from initlab.rules._apply import init_model
 
-    check_choice("rng", rng, ("torch", "keyed"))
+    _check_arguments(factory, preset, rng, seed, device, init_options)
     seed = secrets.randbits(63) if seed is None else seed
     recording = record(factory)
     replayed_is_init = isinstance(preset, str) and preset == "native" and rng == "torch"
@@ -68,3 +70,53 @@ def build(
     plan = init_model(model, rules, seed=seed, rng=rng, **init_options)
     plan.materialized_on = str(torch.device(device))
     return model, plan
+
+
+#: ``init_model`` options that ``build`` sets itself, with the reason.
+_OWN_OPTIONS = {
+    "dry_run": "build always writes; to plan without writing, build the model under "
+    "torch.device('meta') and call init_model(model, preset, dry_run=True)",
+    "generator": "build seeds every stream from seed=; pass seed=",
+}
+
+
+def _check_arguments(
+    factory: object, preset: Any, rng: str, seed: object, device: object, options: dict
+) -> None:
+    """Every argument, checked before the factory runs (a refused call costs nothing)."""
+    from initlab.rules._apply import InitOptions
+    from initlab.rules._presets import Preset
+
+    if isinstance(factory, nn.Module):
+        raise TypeError(
+            f"factory={type(factory).__name__}(...) is a built model; build takes a "
+            "zero-argument factory (e.g. lambda: Model(config)); for a built model use "
+            "init_model(model, preset)"
+        )
+    if not callable(factory):
+        raise TypeError(f"factory={factory!r} must be a zero-argument callable returning a module")
+    try:
+        inspect.signature(factory).bind()
+    except TypeError as exc:
+        raise TypeError(
+            f"factory={getattr(factory, '__name__', factory)!r} cannot be called with no "
+            f"arguments ({exc}); wrap it, e.g. lambda: factory(config)"
+        ) from None
+    except ValueError:  # no signature to read (some builtins): calling it will tell
+        pass
+    check_choice("rng", rng, ("torch", "keyed"))
+    check_seed("seed", seed)
+    if check_device("device", device).type == "meta":
+        raise ValueError(
+            f"device={device!r}: build writes real values, and meta tensors hold none; pass "
+            "the device the weights should live on ('cpu', 'cuda', ...). A meta model needs "
+            "no build: construct it under torch.device('meta') (init_model(model, preset, "
+            "dry_run=True) shows its plan)"
+        )
+    for name, reason in _OWN_OPTIONS.items():
+        if name in options:
+            raise TypeError(f"build() takes no {name}=: {reason}")
+    allowed = {f.name for f in dataclasses.fields(InitOptions)} - {"seed", "rng", "device"}
+    check_unknown_keys("build()", options, allowed - set(_OWN_OPTIONS))
+    if isinstance(preset, str) and preset != "native":
+        Preset(name=preset)  # an unknown name is refused with the known ones
