@@ -97,3 +97,13 @@ def test_build_refuses_what_is_not_a_zero_argument_factory(factory: object, matc
 def test_build_still_takes_init_model_options() -> None:
     _model, plan = initlab.build(mlp, "auto", seed=0, example_input=torch.zeros(2, 8))
     assert plan["0.weight"].activation == "relu"
+
+
+def test_the_printed_plan_names_each_rule() -> None:
+    """README: ``print(plan)`` shows "name, shape, rule, scheme, std, activation, tie"; a
+    recorded native scheme is readable there (a norm's constant(1), not just std 0)."""
+    _model, plan = initlab.build(lambda: nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4)), seed=0)
+    header, _, *rows = str(plan).splitlines()
+    assert header.split()[:6] == ["name", "shape", "module_type", "role", "rule", "scheme"]
+    norm = next(row for row in rows if row.startswith("1.weight"))
+    assert "constant(1) [native]" in norm
