@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,31 @@ def test_plan_apply_on_meta_is_refused_before_loading(capsys: pytest.CaptureFixt
     err = capsys.readouterr().err
     assert "--device='meta'" in err and "hold no values" in err and "Traceback" not in err
     assert main(["plan", f"{HERE}:mlp", "--device", "meta"]) == 0  # a dry run may name it
+
+
+class TiedLM(nn.Module):
+    """A tied embedding/head: ``auto``'s rules for the two names disagree (a warning)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(10, 8)
+        self.head = nn.Linear(8, 10, bias=False)
+        self.head.weight = self.embed.weight
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(ids))
+
+
+def _print_like_python(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+    """Python's own printer (pytest records warnings instead of printing them)."""
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def test_plan_prints_warnings_as_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = _print_like_python
+        assert main(["plan", f"{HERE}:TiedLM", "--preset", "auto"]) == 0
+    err = capsys.readouterr().err
+    assert "initlab plan: warning: TieConflictWarning: embed.weight is shared by 2 names" in err
+    assert "runpy" not in err and "warnings.warn" not in err
