@@ -107,3 +107,34 @@ def test_the_printed_plan_names_each_rule() -> None:
     assert header.split()[:6] == ["name", "shape", "module_type", "role", "rule", "scheme"]
     norm = next(row for row in rows if row.startswith("1.weight"))
     assert "constant(1) [native]" in norm
+
+
+class RandomSequence(nn.Module):
+    """An own init with no closed form (like Mamba's ``dt_proj.bias``: exp of a uniform)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+        self.rate = nn.Parameter(torch.empty(64))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.rate.copy_(torch.rand(64).exp())
+
+
+def _native_rate(global_seed: int, seed: int, rng: str = "torch") -> torch.Tensor:
+    torch.manual_seed(global_seed)
+    model = RandomSequence()
+    plan = initlab.init_model(model, "native", seed=seed, rng=rng)
+    assert plan["rate"].scheme == "keep" and "replayed" in plan["rate"].rule
+    return model.rate.detach().clone()
+
+
+def test_native_replays_random_sequences_from_the_seed(preserve_global_rng: None) -> None:
+    first = _native_rate(global_seed=1, seed=0)
+    assert torch.equal(first, _native_rate(global_seed=2, seed=0))  # the seed decides
+    assert not torch.equal(first, _native_rate(global_seed=1, seed=1))  # negative control
+    assert torch.equal(first, _native_rate(global_seed=3, seed=0, rng="keyed"))
+    assert first.min() >= 1 and first.max() <= torch.e  # the author's distribution
+    assert first.std() > 0.1

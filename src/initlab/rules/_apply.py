@@ -131,6 +131,37 @@ def _load_pretrained(
     return chosen, report
 
 
+def _native_replays(
+    model: nn.Module, rules_or_preset: Any, plan: Plan, target: torch.device | None
+) -> dict[str, torch.Tensor]:
+    """``native``'s random tensors with no closed form (Mamba's ``dt_proj.bias``), replayed
+    from the model's recorded init with a stream of the plan's seed; the rules keep them, so
+    without this they would hold whatever the global RNG gave the constructor."""
+    from initlab.rules._presets import Preset
+
+    name = rules_or_preset.name if isinstance(rules_or_preset, Preset) else rules_or_preset
+    if not isinstance(name, str) or name != "native" or plan.seed is None:
+        return {}
+    from initlab.rng import derive_seed
+    from initlab.rules._native import record_model
+
+    recording = record_model(model)
+    kept = {e.name for e in plan.entries if e.scheme == "keep" and e.source != "tied"}
+    names = [n for n, s in recording.schemes.items() if s.kind == "replayed" and n in kept]
+    if not names:
+        return {}
+    real = (t.device for t in [*model.parameters(), *model.buffers()] if not t.is_meta)
+    device = target or next(real, torch.device("cpu"))
+    return recording.replay(device, derive_seed(plan.seed, "native replay"), names=names)
+
+
+def _install(model: nn.Module, values: Mapping[str, torch.Tensor]) -> None:
+    tensors = dict([*model.named_parameters(), *model.named_buffers()])
+    with torch.no_grad():
+        for name, value in values.items():
+            tensors[name].copy_(value)
+
+
 def init_model(
     model: nn.Module,
     rules_or_preset: Any,
@@ -218,9 +249,11 @@ def init_model(
     if dry_run:
         return plan
     plan.check()
+    replayed = _native_replays(model, rules_or_preset, plan, target)
     write_plan(
         model, actions, seed=plan.seed or 0, rng=options.rng, generator=generator, device=target
     )
+    _install(model, replayed)
     plan.applied = True
     plan.materialized_on = str(target) if target is not None else None
     return plan
