@@ -73,3 +73,18 @@ def test_plan_prints_warnings_as_one_line(capsys: pytest.CaptureFixture[str]) ->
     err = capsys.readouterr().err
     assert "initlab plan: warning: TieConflictWarning: embed.weight is shared by 2 names" in err
     assert "runpy" not in err and "warnings.warn" not in err
+
+
+def meta_mlp() -> nn.Module:
+    with torch.device("meta"):
+        return mlp()
+
+
+@pytest.mark.parametrize("apply", [[], ["--apply", "--seed", "0"]])
+def test_a_meta_model_without_device_names_the_flag(
+    capsys: pytest.CaptureFixture[str], apply: list[str]
+) -> None:
+    assert main(["plan", f"{HERE}:meta_mlp", *apply]) == 2
+    err = capsys.readouterr().err
+    assert "has tensors on the meta device: pass --device cpu" in err
+    assert "device=" not in err.replace("--device", "")

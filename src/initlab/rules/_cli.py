@@ -201,6 +201,7 @@ def _example_input(model: Any, args: argparse.Namespace) -> Any:
 def _run(args: argparse.Namespace) -> int:
     from initlab._modelspec import load_model
     from initlab.rules._apply import check_target_device, init_model
+    from initlab.rules._meta import has_meta
 
     save = _check_save(args.save, args.apply)
     prefix_map = _prefix_map(args.prefix_map, args.pretrained)
@@ -209,6 +210,11 @@ def _run(args: argparse.Namespace) -> int:
         device = check_target_device("--device", args.device, dry_run=not args.apply)
     rules = _rules(args)
     model = load_model(args.model)
+    if device is None and has_meta(model):
+        raise ValueError(
+            f"MODEL={args.model!r} has tensors on the meta device: pass --device cpu (or "
+            "cuda) to materialize it there"
+        )
     example = _example_input(model, args)
     try:
         plan = init_model(
