@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from pathlib import Path
@@ -88,3 +89,34 @@ def test_a_meta_model_without_device_names_the_flag(
     err = capsys.readouterr().err
     assert "has tensors on the meta device: pass --device cpu" in err
     assert "device=" not in err.replace("--device", "")
+
+
+class EncoderDecoder(nn.Module):
+    """Whisper's shape of forward: the decoder's input comes after an optional mask."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc = nn.Linear(8, 8)
+        self.dec = nn.Linear(8, 8)
+
+    def forward(
+        self,
+        features: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        decoder_features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        assert decoder_features is not None  # the model's own check: under fx it cannot trace
+        return self.dec(torch.tanh(self.enc(features)) + decoder_features)
+
+
+def test_keyword_inputs_go_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--input NAME=...`` skips optional parameters (Whisper: input_features, then
+    decoder_input_ids after attention_mask); they were bound by position and refused."""
+    argv = ["plan", f"{HERE}:EncoderDecoder", "--json", "--input", "features=2x8"]
+    assert main([*argv, "--input", "decoder_features=2x8"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["enc.weight"]["activation"] == "tanh"
+    assert main([*argv, "--input", "decoder=2x8"]) == 2
+    err = capsys.readouterr().err
+    assert "--input decoder: EncoderDecoder.forward does not take these inputs" in err
+    assert "['features', 'mask', 'decoder_features']" in err

@@ -172,8 +172,8 @@ def _check_save(save: str | None, apply: bool) -> Path | None:
 
 
 def _example_input(model: Any, args: argparse.Namespace) -> Any:
-    """The example input for activation detection: a tensor, or keyword inputs bound to the
-    model's positional parameters (``model(input_ids, attention_mask)``)."""
+    """The example input for activation detection: a tensor, or keyword inputs passed to
+    ``model.forward`` by name (HF models: ``input_ids``, ``decoder_input_ids``, ...)."""
     example = spec_input(args)
     # On the model's device (meta included: a meta model runs a meta forward).
     device = next((t.device for t in model.parameters()), None)
@@ -182,20 +182,31 @@ def _example_input(model: Any, args: argparse.Namespace) -> Any:
             example = {k: v.to(device) for k, v in example.items()}
         elif example is not None:
             example = example.to(device)
-    if not isinstance(example, dict):
-        return example
+    if isinstance(example, dict):
+        _check_keywords(model, example)
+    return example
+
+
+def _check_keywords(model: Any, example: dict) -> None:
+    """Names ``forward`` cannot take are refused with the names it can."""
     try:
-        bound = inspect.signature(model.forward).bind_partial(**example)
-    except TypeError as exc:
-        name = type(model).__name__
-        raise ValueError(f"--input: {name}.forward does not take these inputs: {exc}") from None
-    if bound.kwargs:
+        parameters = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):  # no signature to read: the forward itself will tell
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    named = [
+        name
+        for name, p in parameters.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
+    unknown = [name for name in example if name not in named]
+    if unknown:
+        cls = type(model).__name__
         raise ValueError(
-            f"--input {', '.join(bound.kwargs)}: only inputs that fill "
-            f"{type(model).__name__}.forward's parameters in order can be passed "
-            f"(give the parameters before them too)"
+            f"--input {', '.join(unknown)}: {cls}.forward does not take these inputs "
+            f"{unknown}; its inputs are {named}"
         )
-    return tuple(bound.args)
 
 
 def _run(args: argparse.Namespace) -> int:
