@@ -120,3 +120,26 @@ def test_keyword_inputs_go_by_name(capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err
     assert "--input decoder: EncoderDecoder.forward does not take these inputs" in err
     assert "['features', 'mask', 'decoder_features']" in err
+
+
+class WithToken(nn.Module):
+    """A class token: no PyTorch default, so the errors suggest ``default='keep'``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.token = nn.Parameter(torch.full((1, 4), 0.5))
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x + self.token)
+
+
+def test_default_keep_is_reachable_from_the_command_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    argv = ["plan", f"{HERE}:WithToken", "--preset", "torch-default"]
+    assert main(argv) == 2
+    assert "default='keep'" in capsys.readouterr().err  # what the error suggests ...
+    out = tmp_path / "w.safetensors"
+    assert main([*argv, "--default", "keep", "--apply", "--seed", "0", "--save", str(out)]) == 0
+    assert torch.equal(load_file(str(out))["token"], torch.full((1, 4), 0.5))  # ... works

@@ -69,9 +69,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--default",
-        choices=("error", "torch"),
+        choices=("error", "keep", "torch"),
         default="error",
-        help="uncovered parameters: error (default) or keep PyTorch's default",
+        help="tensors no rule covers: error (default), keep (leave their values) or torch "
+        "(draw PyTorch's default for their module)",
     )
     parser.add_argument("--apply", action="store_true", help="initialize the weights")
     parser.add_argument(
