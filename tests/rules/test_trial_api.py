@@ -3,6 +3,8 @@ refused up front with the argument, the value and what is allowed."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from torch import nn
@@ -138,3 +140,25 @@ def test_native_replays_random_sequences_from_the_seed(preserve_global_rng: None
     assert torch.equal(first, _native_rate(global_seed=3, seed=0, rng="keyed"))
     assert first.min() >= 1 and first.max() <= torch.e  # the author's distribution
     assert first.std() > 0.1
+
+
+@pytest.mark.parametrize("wrap", [nn.DataParallel, torch.compile], ids=["DataParallel", "compile"])
+@pytest.mark.parametrize("rng", ["torch", "keyed"])
+def test_build_native_of_a_wrapped_factory(wrap: Any, rng: str, preserve_global_rng: None) -> None:
+    """``init_model`` plans a wrapped model under the bare names; the recorded rules of a
+    wrapped factory must use them too (they named 'module.0.weight': every tensor uncovered)."""
+    wrapped, plan = initlab.build(lambda: wrap(mlp()), rng=rng, seed=0)
+    bare, bare_plan = initlab.build(mlp, rng=rng, seed=0)
+    assert [e.name for e in plan.entries] == [e.name for e in bare_plan.entries]
+    assert plan["0.weight"].rule == "uniform(-0.3536, 0.3536) [native]"
+    inner = initlab.rules.unwrap_model(wrapped)
+    if rng == "torch":  # the replay is the init: a normal build with the same seed
+        torch.manual_seed(0)
+        assert torch.equal(
+            inner.state_dict()["0.weight"],
+            wrap(mlp()).state_dict()[
+                "module.0.weight" if wrap is nn.DataParallel else "_orig_mod.0.weight"
+            ],
+        )
+    else:  # keyed: the same weights as the bare model's
+        assert torch.equal(inner[0].weight, bare[0].weight)

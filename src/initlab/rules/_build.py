@@ -23,6 +23,7 @@ from initlab._validation import check_choice, check_device, check_seed, check_un
 from initlab.rng import derive_seed
 from initlab.rules._native import install, record
 from initlab.rules._plan import Plan
+from initlab.rules._rules import RuleSet
 
 __all__ = ["build"]
 
@@ -61,7 +62,8 @@ def build(
     stream = seed if replayed_is_init else derive_seed(seed, "initlab.build replay")
     model = recording.model
     install(model, recording.replay(device, stream))
-    rules = recording.rules() if isinstance(preset, str) and preset == "native" else preset
+    native = isinstance(preset, str) and preset == "native"
+    rules = _bare_names(recording.rules(), model) if native else preset
     if replayed_is_init:
         plan = init_model(model, rules, seed=seed, dry_run=True, **init_options)
         plan.check()
@@ -70,6 +72,22 @@ def build(
     plan = init_model(model, rules, seed=seed, rng=rng, **init_options)
     plan.materialized_on = str(torch.device(device))
     return model, plan
+
+
+def _bare_names(rules: RuleSet, model: nn.Module) -> RuleSet:
+    """The recorded rules under the bare model's names: ``init_model`` unwraps
+    DataParallel and ``torch.compile`` (``module.``, ``_orig_mod.``), the recording does not."""
+    from initlab.rules._activations import unwrap_model
+
+    inner = unwrap_model(model)
+    if inner is model:
+        return rules
+    prefix = next(name for name, m in model.named_modules() if m is inner) + "."
+    bare = [
+        dataclasses.replace(rule, name=tuple(n.removeprefix(prefix) for n in rule.name or ()))
+        for rule in rules.rules
+    ]
+    return dataclasses.replace(rules, rules=bare)
 
 
 #: ``init_model`` options that ``build`` sets itself, with the reason.
