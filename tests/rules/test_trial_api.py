@@ -162,3 +162,23 @@ def test_build_native_of_a_wrapped_factory(wrap: Any, rng: str, preserve_global_
         )
     else:  # keyed: the same weights as the bare model's
         assert torch.equal(inner[0].weight, bare[0].weight)
+
+
+@pytest.mark.parametrize("rng", ["torch", "keyed"])
+def test_build_native_loads_the_checkpoint(
+    rng: str, tmp_path: Any, preserve_global_rng: None
+) -> None:
+    """With ``native`` and rng='torch' the replay is the init; a checkpoint still has to be
+    copied over it (the plan said 'pretrained', the weights stayed the replay's)."""
+    from safetensors.torch import save_file
+
+    path = tmp_path / "part.safetensors"
+    save_file({"0.weight": torch.full((16, 8), 0.25)}, str(path))
+    model, plan = initlab.build(mlp, rng=rng, seed=0, pretrained=str(path))
+    assert plan["0.weight"].source == "pretrained"
+    assert torch.equal(model[0].weight, torch.full((16, 8), 0.25))
+    if rng == "torch":  # everything else is still the bit-exact own init
+        torch.manual_seed(0)
+        reference = mlp()
+        assert torch.equal(model[2].weight, reference[2].weight)
+        assert torch.equal(model[0].bias, reference[0].bias)
