@@ -182,3 +182,18 @@ def test_build_native_loads_the_checkpoint(
         reference = mlp()
         assert torch.equal(model[2].weight, reference[2].weight)
         assert torch.equal(model[0].bias, reference[0].bias)
+
+
+def test_hf_rules_say_where_their_std_came_from() -> None:
+    """The rule text read 'config.initializer_range' for a std option or a model with no
+    config (where 0.02 is a default, not the model's)."""
+    from initlab.rules import preset
+
+    plain = initlab.init_model(mlp(), "hf", seed=0, dry_run=True)
+    assert plain["0.weight"].rule == "N(0, 0.02^2): no config.initializer_range: 0.02"
+    option = initlab.init_model(mlp(), preset("hf", std=0.01), seed=0, dry_run=True)
+    assert option["0.weight"].rule == "N(0, 0.01^2): the std option"
+    model = mlp()
+    model.config = type("Config", (), {"initializer_range": 0.05})()  # type: ignore[assignment]
+    configured = initlab.init_model(model, "hf", seed=0, dry_run=True)
+    assert configured["0.weight"].rule == "N(0, 0.05^2): config.initializer_range"
