@@ -530,9 +530,10 @@ def _hf(
     source = "the std option"
     if std is None:
         found = getattr(config, "initializer_range", None)
-        known = isinstance(found, (int, float)) and not isinstance(found, bool)
-        std = float(found) if known else 0.02
-        source = "config.initializer_range" if known else "no config.initializer_range: 0.02"
+        if isinstance(found, (int, float)) and not isinstance(found, bool):
+            std, source = float(found), "config.initializer_range"
+        else:
+            std, source = 0.02, "no config.initializer_range: 0.02"
     normal = {"std": std}
     return [
         *_bias_rules(bias, bias_value),
