@@ -149,17 +149,8 @@ def fixup_rules(
                 description=f"{where} last layer: zero",
             )
         )
-    # Rules only for tensors the model has: a named rule that matches nothing warns.
-    present = [n for n, _ in model.named_parameters()]
-
-    def _having(patterns: Sequence[str]) -> tuple[str, ...]:
-        return tuple(p for p in patterns if any(fnmatchcase(n, p) for n in present))
-
-    branch_biases = _having([f"{layer}.bias" for b in found for layer in b.layers])
-    if branch_biases:
-        rules.append(
-            Rule(scheme="zeros", name=branch_biases, description="fixup: branch bias zero")
-        )
+    branch_biases = tuple(f"{layer}.bias" for b in found for layer in b.layers)
+    rules.append(Rule(scheme="zeros", name=branch_biases, description="fixup: branch bias zero"))
     head = find_classifier(model, found) if classifier == "auto" else classifier
     if head is not None:
         rules.append(
@@ -169,13 +160,11 @@ def fixup_rules(
                 description=f"fixup: classifier {head} zero",
             )
         )
-    for scheme, names, what in (
-        ("zeros", FIXUP_BIAS_NAMES, "fixup: scalar bias zero"),
-        ("ones", FIXUP_SCALE_NAMES, "fixup: branch multiplier one"),
-        ("ones", GAIN_NAMES, "fixup: residual multiplier one"),
-    ):
-        if having := _having(names):
-            rules.append(Rule(scheme=scheme, name=having, description=what))
+    rules += [
+        Rule(scheme="zeros", name=FIXUP_BIAS_NAMES, description="fixup: scalar bias zero"),
+        Rule(scheme="ones", name=FIXUP_SCALE_NAMES, description="fixup: branch multiplier one"),
+        Rule(scheme="ones", name=GAIN_NAMES, description="fixup: residual multiplier one"),
+    ]
     return rules
 
 
