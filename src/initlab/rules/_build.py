@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import secrets
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,8 @@ from initlab._validation import check_choice, check_device, check_seed, check_un
 from initlab.rng import derive_seed
 from initlab.rules._native import install, record
 from initlab.rules._plan import Plan
-from initlab.rules._rules import RuleSet
+from initlab.rules._roles import ROLES
+from initlab.rules._rules import Rule, RuleSet
 
 __all__ = ["build"]
 
@@ -67,11 +69,24 @@ def build(
     if replayed_is_init:
         plan = init_model(model, rules, seed=seed, dry_run=True, **init_options)
         plan.check()
+        if init_options.get("pretrained") is not None:
+            _copy_pretrained(model, seed, init_options)
         plan.applied, plan.materialized_on = True, str(torch.device(device))
         return model, plan
     plan = init_model(model, rules, seed=seed, rng=rng, **init_options)
     plan.materialized_on = str(torch.device(device))
     return model, plan
+
+
+def _copy_pretrained(model: nn.Module, seed: int, init_options: dict) -> None:
+    """The checkpoint's tensors over the replayed init (every other tensor keeps the
+    replay's value); the dry run before has already reported the checkpoint and warned."""
+    from initlab.rules._apply import init_model
+
+    keep = RuleSet(rules=[Rule(scheme="keep", role=ROLES)], name="native")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        init_model(model, keep, seed=seed, **init_options)
 
 
 def _bare_names(rules: RuleSet, model: nn.Module) -> RuleSet:
