@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 from initlab._report import MissingDependencyError
 
@@ -73,10 +75,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.formatwarning = _warning_format(args.command)
+            return int(args.func(args) or 0)
     except (ValueError, TypeError, KeyError, OSError, MissingDependencyError) as exc:
         print(f"initlab {args.command}: error: {_message(exc)}", file=sys.stderr)
         return 2
+
+
+def _warning_format(command: str) -> Any:
+    """Warnings as one line each, like errors: the library's stack levels point at the
+    caller's line, which on the command line is runpy's, not the user's. (The format, not
+    the printer, is replaced, so ``pytest.warns`` and ``-W error`` still see them.)"""
+
+    def format_warning(message: Any, category: type, *_: Any, **__: Any) -> str:
+        return f"initlab {command}: warning: {category.__name__}: {message}\n"
+
+    return format_warning
 
 
 if __name__ == "__main__":

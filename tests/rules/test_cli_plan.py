@@ -291,10 +291,10 @@ def test_input_shape_lets_untraceable_models_be_detected(
         (["--input", "x=3,4:float99"], ["dtype 'float99' is not one of"]),
         (["--input", "x=3,4", "--input", "x=2,4"], ["'x' is given twice"]),
         (["--input", "y=3,4"], ["does not take these inputs", "'y'"]),
-        (["--input", "scale=3,4"], ["--input scale: only inputs that fill"]),
+        (["--input", "scale=3,4"], ["--input {scale: (3, 4)}: the model's forward failed", "'x'"]),
         (["--input", "x=3,4", "--input-shape", "3,4"], ["not both"]),
         (["--input-shape", "3,5"], ["--input-shape (3, 5): the model's forward failed"]),
-        (["--input", "x=3,4:float64"], ["--input ((3, 4) float64): the model's forward"]),
+        (["--input", "x=3,4:float64"], ["--input {x: (3, 4) float64}: the model's forward"]),
     ],
 )
 def test_input_option_errors(

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from initlab._validation import _caller_stacklevel, check_choice, check_device
+from initlab._validation import _caller_stacklevel, check_choice, check_device, check_seed
 from initlab.rules._activations import unwrap_model
 from initlab.rules._checkpoint import StateLike, load_state, map_names, match_checkpoint
 from initlab.rules._plan import CheckpointReport, Plan
@@ -47,6 +47,7 @@ __all__ = [
     "PartialWriteError",
     "TieConflictWarning",
     "UnusedRuleWarning",
+    "check_target_device",
     "init_model",
     "unwrap_model",
 ]
@@ -71,15 +72,28 @@ class InitOptions:
         check_choice("default", self.default, DEFAULTS)
         check_choice("rng", self.rng, ("torch", "keyed"))
         if self.device is not None:
-            check_device("device", self.device)
-        if self.seed is not None and (
-            isinstance(self.seed, bool) or not isinstance(self.seed, int)
-        ):
-            raise TypeError(f"seed={self.seed!r} must be an int or None")
+            check_target_device("device", self.device, dry_run=self.dry_run)
+        check_seed("seed", self.seed)
         if self.generator is not None and not isinstance(self.generator, torch.Generator):
             raise TypeError(f"generator={self.generator!r} must be a torch.Generator or None")
         if self.generator is not None and self.seed is not None:
             raise ValueError("pass either seed= or generator= (the shared-generator parity mode)")
+
+
+def check_target_device(arg: str, value: object, *, dry_run: bool = False) -> torch.device:
+    """A device that can hold initialized values: :func:`check_device`, and not meta.
+
+    Meta tensors hold no values, so writing there would silently do nothing; a dry run
+    (which writes nothing) may name it.
+    """
+    device = check_device(arg, value)
+    if device.type == "meta" and not dry_run:
+        raise ValueError(
+            f"{arg}={value!r}: meta tensors hold no values, so nothing can be initialized "
+            "there; pass the device the weights should live on ('cpu', 'cuda', ...), or "
+            "plan without writing (dry_run=True)"
+        )
+    return device
 
 
 def _check_model(model: object) -> None:
@@ -115,6 +129,37 @@ def _load_pretrained(
     dtypes = {s.name: s.tensor.dtype for s in sites}
     report, chosen = match_checkpoint(state, shapes, aliases, path, dtypes)
     return chosen, report
+
+
+def _native_replays(
+    model: nn.Module, rules_or_preset: Any, plan: Plan, target: torch.device | None
+) -> dict[str, torch.Tensor]:
+    """``native``'s random tensors with no closed form (Mamba's ``dt_proj.bias``), replayed
+    from the model's recorded init with a stream of the plan's seed; the rules keep them, so
+    without this they would hold whatever the global RNG gave the constructor."""
+    from initlab.rules._presets import Preset
+
+    name = rules_or_preset.name if isinstance(rules_or_preset, Preset) else rules_or_preset
+    if not isinstance(name, str) or name != "native" or plan.seed is None:
+        return {}
+    from initlab.rng import derive_seed
+    from initlab.rules._native import record_model
+
+    recording = record_model(model)
+    kept = {e.name for e in plan.entries if e.scheme == "keep" and e.source != "tied"}
+    names = [n for n, s in recording.schemes.items() if s.kind == "replayed" and n in kept]
+    if not names:
+        return {}
+    real = (t.device for t in [*model.parameters(), *model.buffers()] if not t.is_meta)
+    device = target or next(real, torch.device("cpu"))
+    return recording.replay(device, derive_seed(plan.seed, "native replay"), names=names)
+
+
+def _install(model: nn.Module, values: Mapping[str, torch.Tensor]) -> None:
+    tensors = dict([*model.named_parameters(), *model.named_buffers()])
+    with torch.no_grad():
+        for name, value in values.items():
+            tensors[name].copy_(value)
 
 
 def init_model(
@@ -204,9 +249,11 @@ def init_model(
     if dry_run:
         return plan
     plan.check()
+    replayed = _native_replays(model, rules_or_preset, plan, target)
     write_plan(
         model, actions, seed=plan.seed or 0, rng=options.rng, generator=generator, device=target
     )
+    _install(model, replayed)
     plan.applied = True
     plan.materialized_on = str(target) if target is not None else None
     return plan

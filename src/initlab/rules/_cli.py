@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from initlab._cli_inputs import add_input_arguments, spec_input
-from initlab._validation import check_device
 
 __all__ = ["register"]
 
@@ -70,13 +69,21 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--default",
-        choices=("error", "torch"),
+        choices=("error", "keep", "torch"),
         default="error",
-        help="uncovered parameters: error (default) or keep PyTorch's default",
+        help="tensors no rule covers: error (default), keep (leave their values) or torch "
+        "(draw PyTorch's default for their module)",
     )
     parser.add_argument("--apply", action="store_true", help="initialize the weights")
     parser.add_argument(
         "--seed", type=_seed, default=None, help="seed for --apply, in [0, 2**64) (default: random)"
+    )
+    parser.add_argument(
+        "--rng",
+        choices=("torch", "keyed"),
+        default="torch",
+        help="with --apply: torch (a torch.Generator per tensor, seeded from (seed, name)) or "
+        "keyed (initlab's counter-based sampler: the same weights on any device and sharding)",
     )
     parser.add_argument(
         "--device", default=None, help="materialize a meta model on DEVICE (cpu, cuda, cuda:N)"
@@ -166,8 +173,8 @@ def _check_save(save: str | None, apply: bool) -> Path | None:
 
 
 def _example_input(model: Any, args: argparse.Namespace) -> Any:
-    """The example input for activation detection: a tensor, or keyword inputs bound to the
-    model's positional parameters (``model(input_ids, attention_mask)``)."""
+    """The example input for activation detection: a tensor, or keyword inputs passed to
+    ``model.forward`` by name (HF models: ``input_ids``, ``decoder_input_ids``, ...)."""
     example = spec_input(args)
     # On the model's device (meta included: a meta model runs a meta forward).
     device = next((t.device for t in model.parameters()), None)
@@ -176,37 +183,57 @@ def _example_input(model: Any, args: argparse.Namespace) -> Any:
             example = {k: v.to(device) for k, v in example.items()}
         elif example is not None:
             example = example.to(device)
-    if not isinstance(example, dict):
-        return example
+    if isinstance(example, dict):
+        _check_keywords(model, example)
+    return example
+
+
+def _check_keywords(model: Any, example: dict) -> None:
+    """Names ``forward`` cannot take are refused with the names it can."""
     try:
-        bound = inspect.signature(model.forward).bind_partial(**example)
-    except TypeError as exc:
-        name = type(model).__name__
-        raise ValueError(f"--input: {name}.forward does not take these inputs: {exc}") from None
-    if bound.kwargs:
+        parameters = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):  # no signature to read: the forward itself will tell
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    named = [
+        name
+        for name, p in parameters.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
+    unknown = [name for name in example if name not in named]
+    if unknown:
+        cls = type(model).__name__
         raise ValueError(
-            f"--input {', '.join(bound.kwargs)}: only inputs that fill "
-            f"{type(model).__name__}.forward's parameters in order can be passed "
-            f"(give the parameters before them too)"
+            f"--input {', '.join(unknown)}: {cls}.forward does not take these inputs "
+            f"{unknown}; its inputs are {named}"
         )
-    return tuple(bound.args)
 
 
 def _run(args: argparse.Namespace) -> int:
     from initlab._modelspec import load_model
-    from initlab.rules._apply import init_model
+    from initlab.rules._apply import check_target_device, init_model
+    from initlab.rules._meta import has_meta
 
     save = _check_save(args.save, args.apply)
     prefix_map = _prefix_map(args.prefix_map, args.pretrained)
-    device = check_device("--device", args.device) if args.device is not None else None
+    device = None
+    if args.device is not None:
+        device = check_target_device("--device", args.device, dry_run=not args.apply)
     rules = _rules(args)
     model = load_model(args.model)
+    if device is None and has_meta(model):
+        raise ValueError(
+            f"MODEL={args.model!r} has tensors on the meta device: pass --device cpu (or "
+            "cuda) to materialize it there"
+        )
     example = _example_input(model, args)
     try:
         plan = init_model(
             model,
             rules,
             seed=args.seed,
+            rng=args.rng,
             device=device,
             dry_run=not args.apply,
             default=args.default,

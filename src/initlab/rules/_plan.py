@@ -94,7 +94,17 @@ class CheckpointReport:
         return lines
 
 
-_COLUMNS = ("name", "shape", "module_type", "role", "scheme", "std", "activation", "tied_to")
+_COLUMNS = (
+    "name",
+    "shape",
+    "module_type",
+    "role",
+    "rule",
+    "scheme",
+    "std",
+    "activation",
+    "tied_to",
+)
 #: Columns left out of the rich table when no row has a value in them.
 _OPTIONAL = ("activation", "tied_to")
 
@@ -221,7 +231,7 @@ class Plan:
         """The plan as a ``rich`` renderable: the table and the footer.
 
         No cell is broken across lines. Columns are kept in order of importance
-        (name, scheme, shape, std, activation, role, module type, tied to) while they
+        (name, scheme, shape, std, rule, activation, role, module type, tied to) while they
         fit the console; those left out for width, or empty in every row, are named
         in the footer. Running statistics are folded to one row per layer unless
         ``fold_running_stats=False``.
@@ -233,7 +243,17 @@ class Plan:
 
 
 #: Columns in the order they are given room in a narrow console.
-_PRIORITY = ("name", "scheme", "shape", "std", "activation", "role", "module_type", "tied_to")
+_PRIORITY = (
+    "name",
+    "scheme",
+    "shape",
+    "std",
+    "rule",
+    "activation",
+    "role",
+    "module_type",
+    "tied_to",
+)
 
 
 @dataclass
@@ -305,6 +325,7 @@ def _folded_row(module: str, entries: list[PlanEntry]) -> list[str]:
         shape=_cell(max((e.shape for e in entries), key=len)),
         module_type=first.module_type,
         role=first.role,
+        rule=", ".join(sorted({e.rule or "-" for e in entries})),
         scheme=scheme,
         std="0" if all(e.std == 0 for e in entries) else "-",
     )

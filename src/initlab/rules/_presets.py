@@ -527,9 +527,13 @@ def _hf(
     Linear, Conv and Embedding weights (padding row zeroed) and expert stacks, zero
     biases, norms 1/0 (0 for x·(1+w) norms). No depth scaling, no truncation."""
     config = getattr(model, "config", None)
+    source = "the std option"
     if std is None:
         found = getattr(config, "initializer_range", None)
-        std = float(found) if isinstance(found, (int, float)) else 0.02
+        if isinstance(found, (int, float)) and not isinstance(found, bool):
+            std, source = float(found), "config.initializer_range"
+        else:
+            std, source = 0.02, "no config.initializer_range: 0.02"
     normal = {"std": std}
     return [
         *_bias_rules(bias, bias_value),
@@ -538,7 +542,7 @@ def _hf(
             scheme="normal",
             args=normal,
             role=("weight", "embedding", "expert_weight"),
-            description=f"N(0, {std}^2): config.initializer_range",
+            description=f"N(0, {std}^2): {source}",
         ),
         Rule(
             scheme="normal",
