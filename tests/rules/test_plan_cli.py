@@ -96,7 +96,13 @@ def test_dry_run_fails_where_apply_fails(
 def test_tied_model_dry_run_and_apply_both_succeed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["plan", f"{ZOO}:TiedLM", "--preset", "auto"]
+    rules = tmp_path / "r.json"
+    rules.write_text(
+        json.dumps(
+            [{"scheme": "normal", "role": "embedding"}, {"scheme": "he_normal", "role": "weight"}]
+        )
+    )
+    argv = ["plan", f"{ZOO}:TiedLM", "--rules", str(rules), "--default", "torch"]
     with pytest.warns(UserWarning, match="rule #"):  # TieConflictWarning: not an error
         assert main(argv) == 0
     assert "warning:" in capsys.readouterr().out

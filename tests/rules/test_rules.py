@@ -33,6 +33,7 @@ BASIC = [
     {"scheme": "he_normal", "module": "Linear", "role": "weight"},
     {"scheme": "zeros", "role": "bias"},
 ]
+NORMS = [{"scheme": "ones", "role": "norm_scale"}, {"scheme": "zeros", "role": "norm_shift"}]
 
 
 def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -180,6 +181,20 @@ def test_tied_lm_conflicting_rules_warn_and_first_rule_wins() -> None:
     assert plan["head.weight"].tied_to == "embed.weight"
     assert model.head.weight is model.embed.weight
     assert model.embed.weight.std().item() == pytest.approx(0.5, rel=0.1)
+
+
+def test_a_presets_tie_choice_is_a_row_note_not_a_warning() -> None:
+    """auto lets a tied LM head's rule win over the embedding's on purpose: no warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TieConflictWarning)
+        plan = init_model(TiedLM(), "auto", seed=0, dry_run=True)
+    assert plan["embed.weight"].scheme == "variance_scaling"  # the head's rule
+    assert "first in the preset's order" in plan["embed.weight"].note
+    assert "head.weight" in plan["embed.weight"].note
+    assert not plan.warnings
+    users = [{"scheme": "normal", "role": "embedding"}, {"scheme": "he_normal"}]
+    with pytest.warns(TieConflictWarning):  # negative control: the user's own rules warn
+        init_model(TiedLM(), users, seed=0, dry_run=True, default="torch")
 
 
 def test_roles() -> None:
@@ -335,7 +350,8 @@ def test_ruleset_match_is_the_engine_match() -> None:
         (MLP, [{"scheme": "he_normal", "module": "Linear"}]),  # fans of a bias: error
         (MLP, BASIC),
         (TinyTransformer, BASIC),  # uncovered tensors: error only with default="error"
-        (TiedLM, "auto"),  # a tie whose rules disagree: a warning, never an error
+        # a tie whose (the user's) rules disagree: a warning, never an error
+        (TiedLM, [{"scheme": "normal", "role": "embedding"}, *BASIC, *NORMS]),
     ],
 )
 def test_dry_run_errors_agree_with_apply(factory, rules, default: str) -> None:  # type: ignore[no-untyped-def]

@@ -49,7 +49,7 @@ def test_plan_apply_on_meta_is_refused_before_loading(capsys: pytest.CaptureFixt
 
 
 class TiedLM(nn.Module):
-    """A tied embedding/head: ``auto``'s rules for the two names disagree (a warning)."""
+    """A tied embedding/head: the user's rules for the two names disagree (a warning)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -66,11 +66,17 @@ def _print_like_python(message, category, filename, lineno, file=None, line=None
     sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
-def test_plan_prints_warnings_as_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+def test_plan_prints_warnings_as_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.showwarning = _print_like_python
-        assert main(["plan", f"{HERE}:TiedLM", "--preset", "auto"]) == 0
+        rules = tmp_path / "r.json"
+        rules.write_text(
+            json.dumps([{"scheme": "normal", "role": "embedding"}, {"scheme": "he_normal"}])
+        )
+        assert main(["plan", f"{HERE}:TiedLM", "--rules", str(rules)]) == 0
     err = capsys.readouterr().err
     assert "initlab plan: warning: TieConflictWarning: embed.weight is shared by 2 names" in err
     assert "runpy" not in err and "warnings.warn" not in err

@@ -229,7 +229,7 @@ def init_model(
         activations=activations,
         pretrained=chosen,
         # The user's own rules: written out, or read from a file (a RuleSet named "custom").
-        warn_unused=isinstance(rules_or_preset, (list, tuple, Mapping))
+        users_rules=isinstance(rules_or_preset, (list, tuple, Mapping))
         or (isinstance(rules_or_preset, RuleSet) and rules_or_preset.name == "custom"),
         sites=sites,
     )

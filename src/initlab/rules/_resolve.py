@@ -54,7 +54,9 @@ _RUNNING_STATS = ("running_mean", "running_var", "num_batches_tracked")
 
 
 class TieConflictWarning(UserWarning):
-    """Names sharing one storage matched rules that disagree; the first rule in order wins."""
+    """Names sharing one storage matched rules of the user's that disagree; the first rule in
+    order wins. A preset's order is deliberate (``auto`` lets a tied LM head's rule win over
+    the embedding's): there the choice is a note on the plan row, not a warning."""
 
 
 class UnusedRuleWarning(UserWarning):
@@ -117,6 +119,10 @@ class _Context:
     errors: list[str] = field(default_factory=list)
     uncovered: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: The user's own rules (not a preset's): tie conflicts and unused rules are warned about.
+    users_rules: bool = False
+    #: Tie conflicts resolved quietly under a preset: storage name -> the note for its row.
+    tie_notes: dict[str, str] = field(default_factory=dict)
 
 
 #: A rule that matched one name: its index, the rule, and its fill or the error it raised.
@@ -226,6 +232,12 @@ def _warn_conflict(site: TensorSite, matched: list, best: tuple, ctx: _Context) 
         return
     described = "; ".join(f"{t.name} -> rule #{m[0]} ({m[1].scheme})" for t, m in matched)
     index, rule = best[1][0], best[1][1]
+    if not ctx.users_rules:
+        ctx.tie_notes[site.name] = (
+            f"tied names' rules differ ({described}): rule #{index} ({rule.scheme}) of "
+            f"{best[0].name}, first in the preset's order"
+        )
+        return
     message = (
         f"{site.name} is shared by {len(site.all_names)} names whose rules disagree "
         f"({described}); using rule #{index} ({rule.scheme}), the first in rule order"
@@ -338,6 +350,8 @@ def _resolve_site(site: TensorSite, ctx: _Context) -> Action:
                 raise special
             fill = special if special is not None else _rule_fill(index, rule, target, ctx)
         _describe(entry, fill)
+        if site.name in ctx.tie_notes:
+            entry.note = "; ".join(n for n in (entry.note, ctx.tie_notes[site.name]) if n)
     except (ValueError, TypeError, RuntimeError) as exc:
         where = "" if entry.rule_index is None else f", rule #{entry.rule_index}"
         shape = list(site.tensor.shape)
@@ -413,13 +427,15 @@ def build_plan(
     norm_types: tuple[str | type, ...] = (),
     activations: Mapping[str, DetectedActivation] | None = None,
     pretrained: dict[str, torch.Tensor] | None = None,
-    warn_unused: bool = False,
+    users_rules: bool = False,
     sites: list[TensorSite] | None = None,
 ) -> tuple[Plan, list[Action]]:
     """Resolve ``rules`` into a plan and the actions behind it. Problems are collected in
     ``plan.errors`` (``plan.check()`` raises them); nothing is sampled or written.
-    ``warn_unused``: warn about rules that name tensors yet initialize none (the user's
-    own rules; a preset's rules for absent module kinds are expected to stay unused). ``sites``:
+    ``users_rules``: the rules are the user's own, not a preset's: warn about rules that
+    name tensors yet initialize none (a preset's rules for absent module kinds are expected
+    to stay unused) and about tied names whose rules disagree (a preset's order decides
+    those on purpose; the row's note says which rule won). ``sites``:
     :func:`all_sites` of the model, when the caller has them already."""
     ctx = _Context(
         rules=rules,
@@ -428,6 +444,7 @@ def build_plan(
         parents=_parents(model),
         activations=activations if activations is not None else LazyActivations(model),
         pretrained=pretrained or {},
+        users_rules=users_rules,
     )
     sites = sites if sites is not None else all_sites(model)
     actions = [_resolve_site(s, ctx) for s in sites]
@@ -438,7 +455,7 @@ def build_plan(
         plan.undetermined = sorted(
             n for n, a in ctx.activations.items() if a.name is None and _is_layer_name(model, n)
         )
-    if warn_unused:
+    if users_rules:
         _warn_unused(rules, ctx)
     written = {a.site.name for a in actions if not isinstance(a.fill, KeepFill)}
     plan.errors.extend(ctx.errors + meta_problems(model, written=written))
