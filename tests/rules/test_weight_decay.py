@@ -70,3 +70,29 @@ def test_bad_options() -> None:
         DecayConfig(weight_decay=-1)
     with pytest.raises(TypeError, match="either config"):
         param_groups(Scaled(), DecayConfig(), weight_decay=0.1)
+
+
+def test_a_wrapped_model_reports_the_bare_models_names_and_declarations() -> None:
+    """DataParallel's 'module.' prefix would defeat name globs and no_weight_decay()."""
+
+    class Declares(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.pos_embed = nn.Parameter(torch.zeros(1, 4))
+
+        def no_weight_decay(self) -> set[str]:
+            return {"pos_embed"}
+
+    bare = {
+        r.name: r.decay
+        for r in decay_report(Declares(), DecayConfig(no_decay_names=("fc.weight",)))
+    }
+    wrapped = nn.DataParallel(Declares())
+    rows = {
+        r.name: r.decay for r in decay_report(wrapped, DecayConfig(no_decay_names=("fc.weight",)))
+    }
+    assert rows == bare == {"fc.weight": False, "fc.bias": False, "pos_embed": False}
+    groups = param_groups(wrapped, weight_decay=0.1)
+    assert [len(g["params"]) for g in groups] == [1, 2]
+    assert groups[0]["params"][0] is wrapped.module.fc.weight

@@ -17,6 +17,7 @@ from typing import Any
 
 from torch import nn
 
+from initlab.rules._activations import unwrap_model
 from initlab.rules._roles import parameter_role, parameter_sites
 from initlab.rules._rules import check_glob
 
@@ -130,7 +131,10 @@ def _reason(
 
 
 def decay_report(model: nn.Module, config: DecayConfig | None = None) -> list[DecayAssignment]:
-    """One assignment per trainable parameter storage, in model order."""
+    """One assignment per trainable parameter storage, in model order. A wrapped model
+    (``nn.DataParallel``, DDP, ``torch.compile``) reports under the bare model's names, as
+    ``init_model`` plans it, so ``no_decay_names`` and ``no_weight_decay()`` apply alike."""
+    model = unwrap_model(model)
     config = config or DecayConfig()
     rows = []
     declared = declared_no_decay(model)
@@ -171,6 +175,7 @@ def param_groups(
         config = DecayConfig(**_tuples(options))
     elif options:
         raise TypeError("pass either config= or keyword options, not both")
+    model = unwrap_model(model)
     params = dict(model.named_parameters())
     rows = decay_report(model, config)
     decayed = [params[r.name] for r in rows if r.decay]
