@@ -182,6 +182,36 @@ def test_meta_non_persistent_buffer_without_a_rule_fails_naming_it() -> None:
     assert torch.equal(model.inv_freq, torch.ones(2))
 
 
+class _RandomScale(nn.Module):
+    """A layer scale its own init draws at random (no layer scheme can know it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.gamma = nn.Parameter(torch.empty(4))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.gamma.uniform_(0.1, 0.2)
+
+
+def test_meta_random_own_values_follow_the_seed() -> None:
+    """Recomputed on materialization from a stream of the run's seed, not a fixed one."""
+
+    def gamma(seed: int) -> torch.Tensor:
+        with torch.device("meta"):
+            model = _RandomScale()
+        rules = [{"scheme": "zeros", "module": "Linear"}]
+        init_model(model, rules, seed=seed, device="cpu", default="keep")
+        return model.gamma.detach().clone()
+
+    first = gamma(1)
+    assert bool(((first >= 0.1) & (first <= 0.2)).all())
+    assert torch.equal(first, gamma(1))
+    assert not torch.equal(first, gamma(2))  # was the same stream whatever the seed
+
+
 def test_special_schemes_share_one_registry() -> None:
     from initlab.rules import BUILTIN_SCHEMES
     from initlab.rules._fills import SPECIAL_SCHEMES

@@ -56,8 +56,9 @@ def needs_own_values(model: nn.Module) -> list[str]:
 
 
 def _own_values(
-    model: nn.Module, device: torch.device | str, written: Collection[str]
+    model: nn.Module, device: torch.device | str, written: Collection[str], seed: int
 ) -> tuple[dict, list[str]]:
+    from initlab.rng import derive_seed
     from initlab.rules._native import record_model
 
     names = [n for n in needs_own_values(model) if n not in written]
@@ -66,7 +67,10 @@ def _own_values(
     recording = record_model(model)
     missing = [n for n in names if recording.schemes[n].kind == "unset"]
     found = [n for n in names if n not in missing]
-    values = recording.replay(device, 0, names=found) if found else {}
+    # Random own values (Mamba's dt_proj.bias) follow the run's seed, with the stream the
+    # native preset replays them from.
+    stream = derive_seed(seed, "native replay")
+    values = recording.replay(device, stream, names=found) if found else {}
     return values, missing
 
 
@@ -113,15 +117,16 @@ def _to_empty_meta(model: nn.Module, device: torch.device) -> None:
 
 
 def materialize(
-    model: nn.Module, device: torch.device | str, written: Collection[str] = ()
+    model: nn.Module, device: torch.device | str, written: Collection[str] = (), seed: int = 0
 ) -> None:
     """Allocate every tensor on ``device``, re-tie aliases and recompute the tensors the
-    model computes itself (buffers, layer scales, ...); see the module docstring.
+    model computes itself (buffers, layer scales, ...); see the module docstring. Random
+    ones among them are drawn from a stream of ``seed``.
 
     Raises ``ValueError`` naming every meta tensor that cannot be recomputed (except the
     ``written`` names the caller fills next), before changing anything.
     """
-    values, missing = _own_values(model, device, written)
+    values, missing = _own_values(model, device, written, seed)
     if missing:
         raise ValueError(
             "cannot materialize: no init method of the model computes "

@@ -142,9 +142,9 @@ def _write_one(
             tensor.copy_(scratch)
 
 
-def _place(model: nn.Module, device: torch.device | None, written: set[str]) -> None:
+def _place(model: nn.Module, device: torch.device | None, written: set[str], seed: int) -> None:
     if has_meta(model):
-        materialize(model, device or "cpu", written=written)
+        materialize(model, device or "cpu", written=written, seed=seed)
     elif device is not None:
         model.to(device)
 
@@ -162,7 +162,7 @@ def write_plan(
 
     ``generator``: one shared generator in module construction order (PyTorch parity)."""
     _check_sharded(actions, "torch" if generator is not None else rng)
-    _place(model, device, {a.site.name for a in actions if not isinstance(a.fill, KeepFill)})
+    _place(model, device, {a.site.name for a in actions if not isinstance(a.fill, KeepFill)}, seed)
     parity = generator is not None
     steps = _parity_order(model, actions) if parity else [(a, False) for a in actions]
     batch = GroupedFills() if rng == "keyed" and not parity else None
