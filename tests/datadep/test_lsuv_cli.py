@@ -58,3 +58,36 @@ def test_errors_name_the_flag(
     assert main(["lsuv", spec, "--input-shape", "64,0"]) == 2
     assert main(["lsuv", spec, "--input-shape", "64,16", "--tol", "0"]) == 2
     assert "tol" in capsys.readouterr().err
+
+
+TOKENS = """
+from torch import nn
+class Tokens(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(50, 16)
+        self.body = nn.Sequential(*[m for _ in range(3) for m in (nn.Linear(16, 16), nn.ReLU())])
+    def forward(self, input_ids):
+        return self.body(self.embed(input_ids))
+"""
+
+
+def test_token_models_take_keyword_inputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "t.py").write_text(TOKENS, encoding="utf-8")
+    spec = f"{tmp_path / 't.py'}:Tokens"
+    assert main(["lsuv", spec, "--input", "input_ids=8x16:int64:50", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert len(records) == 3 and all(abs(r["std_after"] - 1) <= 0.1 for r in records)
+    shape = ["--input-shape", "8,16", "--input-dtype", "int64", "--input-high", "50"]
+    assert main(["lsuv", spec, *shape, "--json"]) == 0
+    capsys.readouterr()
+
+
+def test_exactly_one_batch_source(spec: str, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["lsuv", spec]) == 2
+    assert "--data FILE, --input-shape" in capsys.readouterr().err
+    torch.save(torch.randn(4, 16), tmp_path / "b.pt")
+    assert main(["lsuv", spec, "--data", str(tmp_path / "b.pt"), "--input-shape", "4,16"]) == 2
+    assert "one of --data" in capsys.readouterr().err

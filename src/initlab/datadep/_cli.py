@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from initlab._cli_inputs import parse_shape
-from initlab.rng import seeded_generator
+from initlab._cli_inputs import add_input_arguments, spec_input
 
 __all__ = ["register"]
 
@@ -23,11 +22,10 @@ def register(subparsers: Any) -> None:
         "batch, in one hooked forward pass (O(L) layer evaluations); prints the per-layer report.",
     )
     p.add_argument("model", metavar="MODEL", help="package.module:factory or path/file.py:factory")
-    data = p.add_mutually_exclusive_group(required=True)
-    data.add_argument("--data", metavar="FILE", help="the batch: a .pt tensor/dict/tuple or .npy")
-    data.add_argument(
-        "--input-shape", metavar="N,D,...", help="a seeded standard-normal batch of this shape"
-    )
+    p.add_argument("--data", metavar="FILE", help="the batch: a .pt tensor/dict/tuple or .npy")
+    # Or a seeded random batch, described as for `initlab doctor` and `initlab plan`:
+    # --input-shape (+ --input-dtype/--input-dist/--input-high) or --input NAME=SHAPE:DTYPE:HIGH.
+    add_input_arguments(p, keywords=True)
     p.add_argument("--seed", type=int, default=0, help="pre-init and random batch seed")
     p.add_argument("--rng", choices=("torch", "keyed"), default="torch", help="pre-init RNG")
     p.add_argument("--target-std", type=float, default=1.0, help="target output std (1.0)")
@@ -46,9 +44,14 @@ def register(subparsers: Any) -> None:
 def _load_batch(args: argparse.Namespace) -> Any:
     import torch
 
-    if args.input_shape is not None:
-        shape = parse_shape(args.input_shape)
-        return torch.randn(shape, generator=seeded_generator(args.seed, "lsuv-batch"))
+    described = args.input_shape is not None or bool(args.input)
+    if described == (args.data is not None):
+        raise ValueError(
+            "give the batch as one of --data FILE, --input-shape N,D,... or "
+            "--input NAME=SHAPE[:DTYPE[:HIGH]] (e.g. input_ids=8x16:int64:32000)"
+        )
+    if described:
+        return spec_input(args, seed=args.seed)  # seeded, never the global RNG
     path = Path(args.data)
     if not path.is_file():
         raise FileNotFoundError(f"--data {str(path)!r} does not exist")
