@@ -30,6 +30,7 @@ __all__ = [
     "is_saturating",
     "output_range",
     "scaled_norm",
+    "spectrum_stats",
     "symmetric_fraction",
     "unit_groups",
     "unpack_histogram",
@@ -318,14 +319,22 @@ def weight_group_stats(
     :data:`SVD_BATCH_NUMEL` elements.
     """
     names = WEIGHT_NAMES + (SPECTRUM_NAMES if svd else ())
-    chunk = max(1, SVD_BATCH_NUMEL // max(rows[0].numel(), 1))
     out = []
-    for start in range(0, len(rows), chunk):
-        w = torch.stack(list(rows[start : start + chunk]))
-        parts = [
-            w.std(dim=(1, 2), correction=0)[:, None],
-        ]
+    for w in _stacks(rows):
+        parts = [w.std(dim=(1, 2), correction=0)[:, None]]
         if svd:
             parts.append(_spectrum(w))
         out.append(torch.cat(parts, dim=1))
     return names, torch.cat(out)
+
+
+def spectrum_stats(rows: Sequence[torch.Tensor]) -> tuple[tuple[str, ...], torch.Tensor]:
+    """The spectrum columns of :func:`weight_group_stats` alone (:data:`SPECTRUM_NAMES`),
+    one row per same-shape weight: the doctor queues them separately, under a time budget."""
+    return SPECTRUM_NAMES, torch.cat([_spectrum(w) for w in _stacks(rows)])
+
+
+def _stacks(rows: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Same-shape weights stacked in chunks of at most :data:`SVD_BATCH_NUMEL` elements."""
+    chunk = max(1, SVD_BATCH_NUMEL // max(rows[0].numel(), 1))
+    return [torch.stack(list(rows[i : i + chunk])) for i in range(0, len(rows), chunk)]
