@@ -51,8 +51,9 @@ __all__ = ["check_device", "diagnose"]
 LossFn = Callable[[Any], torch.Tensor]
 
 #: Default time for weight spectra, as a share of this run's own probe forward+backward
-#: (measured in the run, so a loaded or fast machine budgets alike).
-SPECTRA_BUDGET = 0.5
+#: (measured in the run, so a loaded or fast machine budgets alike). The probe pass, with
+#: its statistics, takes ≈ 1.5–2 plain passes: 0.3 of it is about half a plain pass.
+SPECTRA_BUDGET = 0.3
 #: ``eigvalsh`` of an n×n matrix costs about this many n³ GEMM-flop equivalents (512×512 in
 #: ≈ the time of a 1.5-GFLOP matrix product on a 2-core CPU): only orders the weights,
 #: cheapest first, and predicts the first one's time; the budget itself is in seconds.
