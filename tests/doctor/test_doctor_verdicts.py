@@ -451,3 +451,62 @@ def test_squeeze_excitation_gate_near_constant_is_not_vanishing() -> None:
         nn.init.normal_(layer.weight, 0, 0.05)
     found = diagnose(deep, config=CONFIG).findings
     assert "error" in [f.severity for f in found if f.statistic == "grad_norm"]
+
+
+class _ClassAttention(nn.Module):
+    """Like timm's CaiT class-attention block: the token stream reaches the class token only
+    through a branch multiplied by a layer scale ``gamma`` (CaiT: 1e-5)."""
+
+    def __init__(self, width: int, gamma: float) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.proj = nn.Linear(width, width)
+        self.gamma = nn.Parameter(torch.full((width,), gamma))
+        self.drop_path = nn.Identity()
+
+    def forward(self, tokens: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
+        return cls + self.drop_path(self.gamma * self.proj(self.norm(tokens).mean(1)))
+
+
+class _HandOver(nn.Module):
+    def __init__(self, width: int, depth: int, std: float | None, gamma: float) -> None:
+        super().__init__()
+        self.embed = nn.Linear(16, width)
+        layers = [m for _ in range(depth) for m in (nn.Linear(width, width), nn.Tanh())]
+        self.body = nn.Sequential(*layers)
+        for layer in self.body[::2] if std is not None else []:
+            nn.init.normal_(layer.weight, 0, std)
+        self.cls = nn.Parameter(
+            0.02 * torch.randn(1, width, generator=torch.Generator().manual_seed(1))
+        )
+        self.blocks = nn.ModuleList([_ClassAttention(width, gamma) for _ in range(2)])
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.body(self.embed(x))
+        cls = self.cls.expand(x.shape[0], -1)
+        for block in self.blocks:
+            cls = block(tokens, cls)
+        return self.head(self.norm(cls))
+
+
+def test_gradient_through_a_layer_scaled_hand_over_is_info() -> None:
+    x = torch.randn(4, 8, 16, generator=torch.Generator().manual_seed(0))
+    d = diagnose(_HandOver(32, depth=2, std=None, gamma=1e-5), x, config=CONFIG)
+    assert not problems(d), problems(d)
+    (found,) = [f for f in d.findings if f.statistic == "grad_norm"]
+    assert found.severity == "info" and ".gamma (RMS 1e-05)" in found.message
+    # Negative controls: the same hand-over after a deep std-0.02 tanh stack still vanishes
+    # (one hand-over's worth is explained, not the rest) ...
+    deep = diagnose(_HandOver(32, depth=8, std=0.02, gamma=1e-5), x, config=CONFIG)
+    assert "error" in [f.severity for f in deep.findings if f.statistic == "grad_norm"]
+    # ... and a hand-over scaled by a fixed constant, not a parameter the author set, is
+    # not excused: nothing says the 1e-5 is deliberate.
+    fixed = _HandOver(32, depth=2, std=None, gamma=1e-5)
+    for block in fixed.blocks:
+        scale = block.gamma.detach().clone()
+        del block.gamma
+        block.register_buffer("gamma", scale)
+    d = diagnose(fixed, x, config=CONFIG)
+    assert [f.severity for f in d.findings if f.statistic == "grad_norm"] == ["warning"]

@@ -129,14 +129,15 @@ class DoctorConfig:
     bounds the Lanczos iterations; the default 0 skips the estimate, which costs
     about three forward+backward passes of ``jacobian_batch`` examples per step
     (24 is a good choice when you want it). ``hist_bins`` sets the histogram
-    resolution. ``weight_spectra``: ``None`` (default) computes the singular values
-    of the weights that fit in half a forward+backward pass, cheapest first;
-    ``True`` all of them, ``False`` none. Weights with more than ``max_svd_numel``
-    elements never get a spectrum. Symmetric units are searched among the first
-    ``max_duplicate_rows`` units of each weight. ``train_mode`` (default True)
-    runs the probe as training will, minus the noise: every module in training
-    mode (BatchNorm normalizes with the batch's statistics) except dropout and
-    drop-path / stochastic depth, which are off; False runs the model in the modes
+    resolution. ``weight_spectra``: ``None`` (default) computes the singular values of
+    the weights that fit in 0.3 × the time of this run's probe forward+backward
+    (measured), cheapest first, so which weights get one can vary with the machine's
+    load; ``True`` all of them, ``False`` none (both reproducible). Weights with more
+    than ``max_svd_numel`` elements never get a spectrum. Symmetric units are searched
+    among the first ``max_duplicate_rows`` units of each weight. ``train_mode`` (default
+    True) runs the probe as training will, minus the noise: every module in training
+    mode (BatchNorm normalizes with the batch's statistics) except dropout and drop-path
+    / stochastic depth, which are off; False runs the model in the modes
     it is in. Either way every module's mode and every buffer are restored.
     """
 

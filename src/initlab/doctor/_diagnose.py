@@ -17,6 +17,7 @@ The model is left as found: every module's ``training`` flag and every buffer
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from initlab.doctor._stats import (
     Deferred,
     Slot,
     scaled_norm,
+    spectrum_stats,
     symmetric_fraction,
     unit_groups,
     weight_group_stats,
@@ -48,12 +50,18 @@ __all__ = ["check_device", "diagnose"]
 
 LossFn = Callable[[Any], torch.Tensor]
 
-#: Default share of the doctor's time for weight spectra, in plain forward+backward passes.
-SPECTRA_BUDGET = 0.5
-#: ``eigvalsh`` of an n×n matrix costs about this many n³ GEMM-flop equivalents (measured on
-#: the 2-core CPU this was written on: 512×512 in ≈ the time of a 1.5-GFLOP matrix product).
+#: Default time for weight spectra, as a share of this run's own probe forward+backward
+#: (measured in the run, so a loaded or fast machine budgets alike). The probe pass, with
+#: its statistics, takes ≈ 1.5–2 plain passes: 0.3 of it is about half a plain pass.
+SPECTRA_BUDGET = 0.3
+#: ``eigvalsh`` of an n×n matrix costs about this many n³ GEMM-flop equivalents (512×512 in
+#: ≈ the time of a 1.5-GFLOP matrix product on a 2-core CPU): only orders the weights,
+#: cheapest first, and predicts the first one's time; the budget itself is in seconds.
 EIGH_FLOP_FACTOR = 12.0
-#: Spectra this cheap (flop equivalents, a few milliseconds) are always computed.
+#: Seconds per flop-equivalent assumed for the first spectrum, before any is timed.
+PRIOR_SECONDS_PER_FLOP = 1e-10
+#: Spectra this cheap in total (flop equivalents, a few milliseconds) are always computed:
+#: small models get every spectrum whatever the machine's load.
 SPECTRA_FREE_FLOPS = 5e8
 
 
@@ -82,8 +90,11 @@ def diagnose(
     resolved = build_probe(model, inputs, probe, seed=config.seed, batch_size=config.batch_size)
     deferred = Deferred()
     with _preserved(model, config.seed, config.train_mode):
+        start = time.perf_counter()
         recorder, grads = _probe_pass(model, resolved, loss_fn, config, deferred)
-        entries, spectra_skipped = _queue_params(model, grads, config, deferred, recorder.flops)
+        _synchronize(model)
+        pass_seconds = time.perf_counter() - start
+        entries, spectra_skipped = _queue_params(model, grads, config, deferred, pass_seconds)
         deferred.fetch()  # the one device-to-host transfer of every statistic
         calls = recorder.resolve()
         jacobian, rank, skipped = _jacobian(model, resolved, config)
@@ -124,8 +135,9 @@ def diagnose(
                 layers=(MODEL_LAYER,),
                 statistic="weight_spectra",
                 message=f"singular values of {spectra_skipped} weight(s) not computed: they "
-                f"would cost more than {SPECTRA_BUDGET:g} forward+backward passes "
-                "(DoctorConfig(weight_spectra=True) computes them all)",
+                f"would take more than {SPECTRA_BUDGET:g}× the probe's forward+backward "
+                f"({pass_seconds:.3g} s here; DoctorConfig(weight_spectra=True) computes "
+                "them all)",
             )
         )
     if skipped:
@@ -311,6 +323,7 @@ class _ParamEntry:
     has_grad: bool
     fans: tuple[float, float] | None = None
     weight: tuple[tuple[str, ...], Slot] | None = None
+    spectrum: tuple[tuple[str, ...], Slot] | None = None
     symmetric: Slot | None = None
 
 
@@ -320,32 +333,62 @@ def _svd_cost(shape: tuple[int, ...]) -> float:
     return 2.0 * small * small * large + EIGH_FLOP_FACTOR * small**3
 
 
-def _spectra_shapes(
-    shapes: list[tuple[int, ...]], config: DoctorConfig, pass_flops: float
-) -> tuple[set[tuple[int, ...]], int]:
-    """The weight shapes whose spectra are computed, and how many weights were skipped.
+def _synchronize(model: nn.Module) -> None:
+    """Wait for the model's accelerators, so that a wall-clock time covers the queued work."""
+    for device in {p.device for p in model.parameters()}:
+        _wait(device)
 
-    ``weight_spectra=None`` (the default) spends at most ``SPECTRA_BUDGET`` plain
-    forward+backward passes (3 × the forward flops) on them, cheapest shapes first;
-    ``True`` computes every one up to ``max_svd_numel`` elements, ``False`` none.
+
+def _wait(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+Group = list[tuple["_ParamEntry", torch.Tensor]]
+
+
+def _queue_spectra(
+    groups: dict[tuple[Any, ...], Group],
+    config: DoctorConfig,
+    deferred: Deferred,
+    pass_seconds: float,
+) -> int:
+    """Queue the spectra of same-shape weight groups; return how many weights were skipped.
+
+    ``weight_spectra=None`` (the default) spends at most ``SPECTRA_BUDGET`` × the probe
+    pass's measured time, cheapest groups first (by :func:`_svd_cost`); each group's time
+    is predicted from the last one timed (the closest in size), and the first group that
+    would not fit ends the run. All of them when their estimated total is under
+    ``SPECTRA_FREE_FLOPS``. ``True`` computes every one up to ``max_svd_numel`` elements,
+    ``False`` none. What is computed is exact; only which weights get one depends on time.
     """
     if config.weight_spectra is False:
-        return set(), 0
-    counts: dict[tuple[int, ...], int] = {}
-    for shape in shapes:
-        counts[shape] = counts.get(shape, 0) + 1
-    allowed = [s for s in counts if 0 < math.prod(s) <= config.max_svd_numel]
-    if config.weight_spectra is True:
-        return set(allowed), 0
-    budget = max(SPECTRA_BUDGET * 3.0 * pass_flops, SPECTRA_FREE_FLOPS)
-    chosen: set[tuple[int, ...]] = set()
-    for shape in sorted(allowed, key=lambda s: (_svd_cost(s) * counts[s], s)):
-        cost = _svd_cost(shape) * counts[shape]
-        if cost > budget:
+        return 0
+    allowed = {
+        key: members
+        for key, members in groups.items()
+        if 0 < math.prod(key[0]) <= config.max_svd_numel and min(key[0]) >= 1
+    }
+    cost = {key: _svd_cost(key[0]) * len(members) for key, members in allowed.items()}
+    timed = config.weight_spectra is None and sum(cost.values()) > SPECTRA_FREE_FLOPS
+    budget = SPECTRA_BUDGET * pass_seconds
+    spent, rate = 0.0, PRIOR_SECONDS_PER_FLOP
+    done = set()
+    for key in sorted(allowed, key=lambda k: (cost[k], k[0])):
+        if timed and spent + cost[key] * rate > budget:
             break
-        budget -= cost
-        chosen.add(shape)
-    return chosen, sum(n for s, n in counts.items() if s not in chosen)
+        members = allowed[key]
+        start = time.perf_counter()
+        names, values = spectrum_stats([rows for _, rows in members])
+        _wait(values.device)  # the time below is the work's, not its queueing
+        elapsed = time.perf_counter() - start
+        spent, rate = spent + elapsed, elapsed / cost[key]
+        for (entry, _), row in zip(members, values):
+            entry.spectrum = (names, deferred.add(row))
+        done.add(key)
+    return sum(len(members) for key, members in allowed.items() if key not in done)
 
 
 def _queue_params(
@@ -353,7 +396,7 @@ def _queue_params(
     grads: dict[str, torch.Tensor | None],
     config: DoctorConfig,
     deferred: Deferred,
-    pass_flops: float,
+    pass_seconds: float,
 ) -> tuple[list[_ParamEntry], int]:
     """Queue every parameter's norms, symmetric units, and weight statistics per shape group.
 
@@ -388,18 +431,15 @@ def _queue_params(
                 rows = weight_rows(module, local, p)
                 entry.fans = (float(rows.shape[1]), float(rows.shape[0] * p[0, 0].numel()))
                 matrices.append((entry, rows))
-    spectra, skipped = _spectra_shapes([tuple(r.shape) for _, r in matrices], config, pass_flops)
-    groups: dict[tuple[Any, ...], list[tuple[_ParamEntry, torch.Tensor]]] = {}
+    groups: dict[tuple[Any, ...], Group] = {}
     for entry, rows in matrices:
         key = (tuple(rows.shape), rows.device, rows.dtype)
         groups.setdefault(key, []).append((entry, rows))
-    for (shape, _, _), members in groups.items():
-        names, values = weight_group_stats(
-            [rows for _, rows in members], svd=shape in spectra and min(shape) >= 1
-        )
+    for members in groups.values():
+        names, values = weight_group_stats([rows for _, rows in members], svd=False)
         for (entry, _), row in zip(members, values):
             entry.weight = (names, deferred.add(row))
-    return entries, skipped
+    return entries, _queue_spectra(groups, config, deferred, pass_seconds)
 
 
 def _param_records(
@@ -443,6 +483,9 @@ def _param_stats(entry: _ParamEntry, deferred: Deferred) -> dict[str, float]:
         stats["fan_in"], stats["fan_out"] = entry.fans
         names, slot = entry.weight
         stats.update(zip(names, deferred.get(slot)))
+        if entry.spectrum is not None:
+            names, slot = entry.spectrum
+            stats.update(zip(names, deferred.get(slot)))
     return stats
 
 

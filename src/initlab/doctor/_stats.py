@@ -26,10 +26,12 @@ __all__ = [
     "Slot",
     "activation_stats",
     "can_die",
+    "centered_std",
     "histogram",
     "is_saturating",
     "output_range",
     "scaled_norm",
+    "spectrum_stats",
     "symmetric_fraction",
     "unit_groups",
     "unpack_histogram",
@@ -143,6 +145,14 @@ def can_die(activation: str | None, params: dict[str, float] | None = None) -> b
 DEAD_MIN_SAMPLES = 8
 
 
+def centered_std(flat: torch.Tensor, mean: torch.Tensor | None = None) -> torch.Tensor:
+    """Population std of a 1-D tensor: two passes with dot products, stable when
+    |mean| >> std (sigmoid outputs, constant weights), and on CPU several times faster
+    than ``torch.std``'s Welford kernel (3 × 512 × 4608: 10 ms against 56 on 2 CPU cores)."""
+    centered = flat - (flat.mean() if mean is None else mean)
+    return (torch.dot(centered, centered) / max(flat.numel(), 1)).sqrt()
+
+
 def activation_stats(
     x: torch.Tensor, activation: str | None, params: dict[str, float] | None = None
 ) -> tuple[tuple[str, ...], torch.Tensor, torch.Tensor]:
@@ -158,12 +168,11 @@ def activation_stats(
     flat = x.reshape(-1)
     numel = max(flat.numel(), 1)
     mean = flat.mean()
-    centered = flat - mean  # two-pass variance: stable when |mean| >> std (sigmoid outputs)
     low, high = torch.aminmax(flat)
     names: tuple[str, ...] = ACT_NAMES
     values = [
         mean,
-        (torch.dot(centered, centered) / numel).sqrt(),
+        centered_std(flat, mean),
         torch.dot(flat, flat) / numel,
         (flat == 0).sum().to(x.dtype) / numel,
         torch.maximum(-low, high),
@@ -317,15 +326,19 @@ def weight_group_stats(
     (:func:`singular_values` on the stack). Stacks are chunked to
     :data:`SVD_BATCH_NUMEL` elements.
     """
-    names = WEIGHT_NAMES + (SPECTRUM_NAMES if svd else ())
+    stds = torch.stack([centered_std(r.reshape(-1)) for r in rows])[:, None]
+    if not svd:
+        return WEIGHT_NAMES, stds  # no stacked copy of the weights
+    return WEIGHT_NAMES + SPECTRUM_NAMES, torch.cat([stds, spectrum_stats(rows)[1]], dim=1)
+
+
+def spectrum_stats(rows: Sequence[torch.Tensor]) -> tuple[tuple[str, ...], torch.Tensor]:
+    """The spectrum columns of :func:`weight_group_stats` alone (:data:`SPECTRUM_NAMES`),
+    one row per same-shape weight: the doctor queues them separately, under a time budget."""
+    return SPECTRUM_NAMES, torch.cat([_spectrum(w) for w in _stacks(rows)])
+
+
+def _stacks(rows: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Same-shape weights stacked in chunks of at most :data:`SVD_BATCH_NUMEL` elements."""
     chunk = max(1, SVD_BATCH_NUMEL // max(rows[0].numel(), 1))
-    out = []
-    for start in range(0, len(rows), chunk):
-        w = torch.stack(list(rows[start : start + chunk]))
-        parts = [
-            w.std(dim=(1, 2), correction=0)[:, None],
-        ]
-        if svd:
-            parts.append(_spectrum(w))
-        out.append(torch.cat(parts, dim=1))
-    return names, torch.cat(out)
+    return [torch.stack(list(rows[i : i + chunk])) for i in range(0, len(rows), chunk)]

@@ -56,6 +56,12 @@ PROBABILITY_TYPES = ("Softmax", "Softmin", "Softmax2d", "LogSoftmax")
 #: near constant (sigmoid(≈0) = 0.5) scales what it multiplies by its mean, so its spread
 #: is not the signal's scale. Their gradients are still judged (deep sigmoid nets vanish).
 GATE_ACTIVATIONS = ("sigmoid", "hardsigmoid")
+#: A parameterless row at most this × its predecessor's std, whose gradient is scaled
+#: alike, is a branch multiplied by a small parameter (layer scale 1e-5 … 1e-1, ReZero).
+HANDOVER_SCALE = 0.1
+#: How far the gradient's scaling and the parameter's RMS may sit from the forward's
+#: (a factor): a layer scale applied to a summed or concatenated branch is still one.
+HANDOVER_SLACK = 2.0
 #: A normalization layer whose scale (weight RMS) is below this, and not zero, multiplies
 #: its normalized output by about that much: named in the advice as a cause of vanishing.
 SMALL_NORM_SCALE = 0.1
@@ -439,8 +445,55 @@ def _small_branches(
     ]
 
 
+def _multiplier(
+    row: Row, before: Row, params: dict[str, dict[str, dict[str, float]]]
+) -> tuple[float, str] | None:
+    """(s, parameter) when ``row`` is ``before`` times a small parameter the author set, or None.
+
+    The evidence, all three from the pass: ``row`` has no parameters and its std is
+    s ≤ :data:`HANDOVER_SCALE` × ``before``'s; its output gradient is 1/s × ``before``'s
+    (within :data:`HANDOVER_SLACK`: ``row`` = s · ``before``, element by element, so the
+    backward scales by the same s); and a module enclosing ``row`` holds a parameter of
+    RMS s (within the slack): layer scale (CaiT's ``gamma_1 = 1e-5``), ReZero/SkipInit α.
+    """
+    if row["params"] or not before.get("act_std") or not row.get("grad_rms"):
+        return None
+    s = row["act_std"] / before["act_std"]
+    if not 0 < s <= HANDOVER_SCALE or not before.get("grad_rms"):
+        return None
+    if not 1 / HANDOVER_SLACK <= before["grad_rms"] / row["grad_rms"] / s <= HANDOVER_SLACK:
+        return None
+    parts = row["name"].split(".")
+    for owner in (".".join(parts[:k]) for k in range(len(parts), 0, -1)):
+        for name, stats in params.get(owner, {}).items():
+            rms = stats.get("param_rms", 0.0)
+            if rms > 0 and 1 / HANDOVER_SLACK <= rms / s <= HANDOVER_SLACK:
+                return s, f"{owner}.{name}"
+    return None
+
+
+def _handovers(
+    rows: Sequence[Row], path: Sequence[Row], params: dict[str, dict[str, dict[str, float]]]
+) -> list[tuple[Row, float, str]]:
+    """Rows on the gradient path where the forward hands a deliberately scaled branch to
+    another stream (:func:`_multiplier`): (row, s, parameter), in path order."""
+    before = {id(b): a for a, b in zip(rows, rows[1:])}
+    found = []
+    for row in path:
+        previous = before.get(id(row))
+        hit = _multiplier(row, previous, params) if previous is not None else None
+        if hit is not None:
+            found.append((row, *hit))
+    return found
+
+
 def _gradients(
-    rows: Sequence[Row], blocks: Sequence[Row], t: Thresholds, run: str, exempt: set[str]
+    rows: Sequence[Row],
+    blocks: Sequence[Row],
+    t: Thresholds,
+    run: str,
+    exempt: set[str],
+    params: dict[str, dict[str, dict[str, float]]] | None = None,
 ) -> list[Finding]:
     """Spread of the output gradients from the last layer to the first, along the stream.
 
@@ -452,6 +505,12 @@ def _gradients(
     the layers (a 64×32×32 stem against 10 logits: ×81). Gradients vanish (explode)
     only when both shrink (grow) beyond the threshold; the milder of the two is the
     value judged, so neither convention is called unhealthy.
+
+    Where the path hands a branch scaled by a deliberate small multiplier s to another
+    stream (:func:`_handovers`: CaiT's patch tokens reach its class token only through
+    class-attention branches × layer scale 1e-5), the gradient that reaches the input is
+    s × smaller by construction: the smallest such s on the path is divided out before
+    judging (one hand-over's worth, never their product), and what it explains is an info.
     """
     outside = [r for r in rows if _enclosing_block(r["name"], blocks) is None]
     path = sorted([*outside, *blocks], key=lambda r: r["index"])
@@ -468,13 +527,39 @@ def _gradients(
     if spread <= t.grad_ratio_warning:
         return []
     direction = "vanish" if ratio < 1 else "explode"
-    severity = "error" if spread > t.grad_ratio_error else "warning"
     message = (
         f"output gradients go from RMS {last['grad_rms']:.3g} (norm {last['grad_norm']:.3g}) "
         f"at {last['name']} to RMS {first['grad_rms']:.3g} (norm {first['grad_norm']:.3g}) "
         f"at {first['name']}: gradients {direction} toward the input (×{ratio:.2g}; per "
         f"element ×{per_element:.2g}, per-example norm ×{norm:.2g})"
     )
+    between = [r for r in path if first["index"] < r["index"] < last["index"]]
+    handovers = _handovers(rows, between, params or {}) if ratio < 1 else []
+    explained = 1.0
+    if handovers:
+        row, explained, param = min(handovers, key=lambda h: h[1])
+        ratio /= explained
+        spread = max(ratio, 1 / ratio) if ratio > 0 else math.inf
+        message += (
+            f"; ×{explained:.2g} of it is the forward's: at {row['name']} a branch scaled by "
+            f"{param} (RMS {explained:.2g}) is handed to another stream, so the gradient "
+            f"flowing back through it is scaled alike; the rest is ×{ratio:.2g}"
+        )
+    if spread <= t.grad_ratio_warning:
+        return [
+            Finding(
+                run=run,
+                severity="info",
+                layers=(first["name"], last["name"]),
+                statistic="grad_norm",
+                value=ratio,
+                threshold=t.grad_ratio_warning,
+                message=message,
+                recommendation="fine when deliberate (layer scale, ReZero, SkipInit): the "
+                "multiplier grows with training as the branch becomes useful",
+            )
+        ]
+    severity = "error" if spread > t.grad_ratio_error else "warning"
     return [
         Finding(
             run=run,
@@ -657,7 +742,7 @@ def judge(records: Sequence[StatRecord], thresholds: Thresholds, run: str) -> li
     zeroed = _inherit(_zeroed_layers(rows, _module_params(records, run)), through)
     exempt = set(branches) | zeroed | scale_free | _gates(rows, through)
     findings = _signal(rows, ref, ref_label, t, run, exempt, scale_free)
-    findings += _gradients(rows, blocks, t, run, scale_free)
+    findings += _gradients(rows, blocks, t, run, scale_free, _module_params(records, run))
     findings += _small_branches(rows, branches, ref, t, run)
     findings += _fraction_rule(
         rows,

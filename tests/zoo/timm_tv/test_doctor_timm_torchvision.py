@@ -56,12 +56,9 @@ TORCHVISION: dict[str, dict[str, Any]] = {
     "alexnet": {},
 }
 #: Open cases, with the reason (strict: fixing one fails the test until it is removed).
-KNOWN = {
-    "timm:cait_xxs24_224": "the image reaches the class token only through class-attention "
-    "branches scaled by layer scale 1e-5, so the patch embedding's output gradient is "
-    "×5e-6 of the head's by design; the gradient rule follows the stream but cannot yet "
-    "tell a layer-scaled hand-over between two streams from a lost gradient",
-}
+#: CaiT left it: its patch tokens reach the class token only through class-attention
+#: branches × layer scale 1e-5, which the gradient rule now divides out (an info).
+KNOWN: dict[str, str] = {}
 
 
 @pytest.fixture(autouse=True, scope="module")
