@@ -130,9 +130,9 @@ class DoctorConfig:
     about three forward+backward passes of ``jacobian_batch`` examples per step
     (24 is a good choice when you want it). ``hist_bins`` sets the histogram
     resolution. ``weight_spectra``: ``None`` (default) computes the singular values of
-    the weights that fit in 0.3 × the time of this run's probe forward+backward
-    (measured), cheapest first, so which weights get one can vary with the machine's
-    load; ``True`` all of them, ``False`` none (both reproducible). Weights with more
+    the weights that fit in a quarter of a forward+backward pass by a flop estimate,
+    cheapest first (the same weights on every run and machine); ``True`` all of them,
+    ``False`` none. Weights with more
     than ``max_svd_numel`` elements never get a spectrum. Symmetric units are searched
     among the first ``max_duplicate_rows`` units of each weight. ``train_mode`` (default
     True) runs the probe as training will, minus the noise: every module in training

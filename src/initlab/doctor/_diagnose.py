@@ -17,7 +17,6 @@ The model is left as found: every module's ``training`` flag and every buffer
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,18 +49,14 @@ __all__ = ["check_device", "diagnose"]
 
 LossFn = Callable[[Any], torch.Tensor]
 
-#: Default time for weight spectra, as a share of this run's own probe forward+backward
-#: (measured in the run, so a loaded or fast machine budgets alike). The probe pass, with
-#: its statistics, takes ≈ 1.5–2 plain passes: 0.3 of it is about half a plain pass.
-SPECTRA_BUDGET = 0.3
-#: ``eigvalsh`` of an n×n matrix costs about this many n³ GEMM-flop equivalents (512×512 in
-#: ≈ the time of a 1.5-GFLOP matrix product on a 2-core CPU): only orders the weights,
-#: cheapest first, and predicts the first one's time; the budget itself is in seconds.
+#: Default work for weight spectra, in plain forward+backward passes of the probe (3 × its
+#: forward flops). A flop estimate, not a clock: the same model and probe always get the
+#: same spectra, on a loaded machine too.
+SPECTRA_BUDGET = 0.25
+#: ``eigvalsh`` of an n×n matrix costs about this many n³ GEMM-flop equivalents (measured on
+#: a 2-core CPU: 8–12 for n = 256–1024).
 EIGH_FLOP_FACTOR = 12.0
-#: Seconds per flop-equivalent assumed for the first spectrum, before any is timed.
-PRIOR_SECONDS_PER_FLOP = 1e-10
-#: Spectra this cheap in total (flop equivalents, a few milliseconds) are always computed:
-#: small models get every spectrum whatever the machine's load.
+#: Spectra this cheap in total (flop equivalents, a few milliseconds) are always computed.
 SPECTRA_FREE_FLOPS = 5e8
 
 
@@ -90,11 +85,8 @@ def diagnose(
     resolved = build_probe(model, inputs, probe, seed=config.seed, batch_size=config.batch_size)
     deferred = Deferred()
     with _preserved(model, config.seed, config.train_mode):
-        start = time.perf_counter()
         recorder, grads = _probe_pass(model, resolved, loss_fn, config, deferred)
-        _synchronize(model)
-        pass_seconds = time.perf_counter() - start
-        entries, spectra_skipped = _queue_params(model, grads, config, deferred, pass_seconds)
+        entries, spectra_skipped = _queue_params(model, grads, config, deferred, recorder.flops)
         deferred.fetch()  # the one device-to-host transfer of every statistic
         calls = recorder.resolve()
         jacobian, rank, skipped = _jacobian(model, resolved, config)
@@ -135,9 +127,8 @@ def diagnose(
                 layers=(MODEL_LAYER,),
                 statistic="weight_spectra",
                 message=f"singular values of {spectra_skipped} weight(s) not computed: they "
-                f"would take more than {SPECTRA_BUDGET:g}× the probe's forward+backward "
-                f"({pass_seconds:.3g} s here; DoctorConfig(weight_spectra=True) computes "
-                "them all)",
+                f"would cost more than {SPECTRA_BUDGET:g} forward+backward passes "
+                "(DoctorConfig(weight_spectra=True) computes them all)",
             )
         )
     if skipped:
@@ -333,19 +324,6 @@ def _svd_cost(shape: tuple[int, ...]) -> float:
     return 2.0 * small * small * large + EIGH_FLOP_FACTOR * small**3
 
 
-def _synchronize(model: nn.Module) -> None:
-    """Wait for the model's accelerators, so that a wall-clock time covers the queued work."""
-    for device in {p.device for p in model.parameters()}:
-        _wait(device)
-
-
-def _wait(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
 Group = list[tuple["_ParamEntry", torch.Tensor]]
 
 
@@ -353,16 +331,15 @@ def _queue_spectra(
     groups: dict[tuple[Any, ...], Group],
     config: DoctorConfig,
     deferred: Deferred,
-    pass_seconds: float,
+    pass_flops: float,
 ) -> int:
     """Queue the spectra of same-shape weight groups; return how many weights were skipped.
 
-    ``weight_spectra=None`` (the default) spends at most ``SPECTRA_BUDGET`` × the probe
-    pass's measured time, cheapest groups first (by :func:`_svd_cost`); each group's time
-    is predicted from the last one timed (the closest in size), and the first group that
-    would not fit ends the run. All of them when their estimated total is under
-    ``SPECTRA_FREE_FLOPS``. ``True`` computes every one up to ``max_svd_numel`` elements,
-    ``False`` none. What is computed is exact; only which weights get one depends on time.
+    ``weight_spectra=None`` (the default) spends at most ``SPECTRA_BUDGET`` plain
+    forward+backward passes (3 × the probe's forward flops) by :func:`_svd_cost`, cheapest
+    groups first, and never less than ``SPECTRA_FREE_FLOPS``; ``True`` computes every one up
+    to ``max_svd_numel`` elements, ``False`` none. The choice is a flop estimate, so it is
+    reproducible; what is computed is exact.
     """
     if config.weight_spectra is False:
         return 0
@@ -372,19 +349,15 @@ def _queue_spectra(
         if 0 < math.prod(key[0]) <= config.max_svd_numel and min(key[0]) >= 1
     }
     cost = {key: _svd_cost(key[0]) * len(members) for key, members in allowed.items()}
-    timed = config.weight_spectra is None and sum(cost.values()) > SPECTRA_FREE_FLOPS
-    budget = SPECTRA_BUDGET * pass_seconds
-    spent, rate = 0.0, PRIOR_SECONDS_PER_FLOP
+    budget = max(SPECTRA_BUDGET * 3.0 * pass_flops, SPECTRA_FREE_FLOPS)
+    spent = 0.0
     done = set()
     for key in sorted(allowed, key=lambda k: (cost[k], k[0])):
-        if timed and spent + cost[key] * rate > budget:
+        if config.weight_spectra is None and spent + cost[key] > budget:
             break
+        spent += cost[key]
         members = allowed[key]
-        start = time.perf_counter()
         names, values = spectrum_stats([rows for _, rows in members])
-        _wait(values.device)  # the time below is the work's, not its queueing
-        elapsed = time.perf_counter() - start
-        spent, rate = spent + elapsed, elapsed / cost[key]
         for (entry, _), row in zip(members, values):
             entry.spectrum = (names, deferred.add(row))
         done.add(key)
@@ -396,7 +369,7 @@ def _queue_params(
     grads: dict[str, torch.Tensor | None],
     config: DoctorConfig,
     deferred: Deferred,
-    pass_seconds: float,
+    pass_flops: float,
 ) -> tuple[list[_ParamEntry], int]:
     """Queue every parameter's norms, symmetric units, and weight statistics per shape group.
 
@@ -439,7 +412,7 @@ def _queue_params(
         names, values = weight_group_stats([rows for _, rows in members], svd=False)
         for (entry, _), row in zip(members, values):
             entry.weight = (names, deferred.add(row))
-    return entries, _queue_spectra(groups, config, deferred, pass_seconds)
+    return entries, _queue_spectra(groups, config, deferred, pass_flops)
 
 
 def _param_records(

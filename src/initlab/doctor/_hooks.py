@@ -110,6 +110,8 @@ class Recorder:
         self.stack: list[nn.Module] = []
         self.calls: list[Call] = []
         self.recording = False
+        #: Multiply-adds of the pass's weight layers (×2: flops), a yardstick for extra work.
+        self.flops = 0.0
         self.counts: Counter[str] = Counter()
         self.handles: list[RemovableHandle] = []
         self.mode = _FunctionalActivations(self)
@@ -173,6 +175,7 @@ class Recorder:
         label = self._label(module)
         if not _has_children(module):
             kind = "layer"
+            self.flops += _layer_flops(module, tensor)
         elif id(module) in self.block_ids and _same_shape_input(args, tensor):
             kind = "block"
         else:
@@ -248,6 +251,16 @@ class Recorder:
             if "grad_hist" in call.slots:
                 call.grad_hist = unpack_histogram(get(call.slots["grad_hist"]))
         return self.calls
+
+
+def _layer_flops(module: nn.Module, output: torch.Tensor) -> float:
+    """2 × weight elements × output positions (Linear, Conv and kin); 0 for lookups."""
+    if isinstance(module, (nn.Embedding, nn.EmbeddingBag)) or output.dim() == 0:
+        return 0.0
+    weights = sum(p.numel() for p in module.parameters(recurse=False) if p.dim() >= 2)
+    conv = isinstance(module, nn.modules.conv._ConvNd) and output.dim() >= 2
+    units = output.shape[1] if conv else output.shape[-1]
+    return 2.0 * weights * output.numel() / max(units, 1)
 
 
 def _has_children(module: nn.Module) -> bool:
