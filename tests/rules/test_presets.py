@@ -309,6 +309,29 @@ def test_hook_detection_leaves_buffers_modes_and_global_rng_alone() -> None:
     assert plan["fc.weight"].activation == "relu"
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_hook_detection_runs_in_eval_mode_without_grad(training: bool) -> None:
+    # BatchNorm1d on a batch of one: training mode refuses it ("Expected more than 1 value
+    # per channel when training"), as timm's LeViT head did on a (1, 3, 224, 224) input.
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    model.train(training)
+    seen: list[tuple[bool, bool, bool]] = []
+
+    def probe(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        seen.append((module.training, torch.is_grad_enabled(), output.requires_grad))
+
+    model[1].register_forward_hook(probe)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    found = detect_activations(model, torch.randn(1, 4), method="hooks")
+    assert found["0"].name == "relu" and found["3"].name == "linear"
+    assert seen == [(False, False, False)]  # eval mode, no autograd graph
+    assert all(m.training is training for m in model.modules())  # the user's mode restored
+    after = model.state_dict()
+    assert after.keys() == before.keys()
+    for key, value in before.items():
+        assert torch.equal(after[key], value), key  # running stats and counter untouched
+
+
 def test_hook_detection_sees_past_batchnorm_input_checks() -> None:
     model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
     x = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))

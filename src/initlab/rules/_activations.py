@@ -410,9 +410,13 @@ def _call(model: nn.Module, example_input: Any) -> Any:
 
 @contextlib.contextmanager
 def _isolated(model: nn.Module) -> Iterator[None]:
-    """Run a probe forward that leaves no trace: buffers (BatchNorm running stats),
-    train/eval flags and the global RNG state (CPU and the model's CUDA devices) are
-    restored afterwards, whatever the forward did (dropout draws, stat updates)."""
+    """Run a probe forward in eval mode that leaves no trace.
+
+    Eval mode, because what follows a layer does not depend on the mode, and training mode
+    both writes (BatchNorm running statistics) and refuses inputs eval accepts (BatchNorm
+    on one value per channel, e.g. a batch of one after pooling). The train/eval flags,
+    buffers and the global RNG state (CPU and the model's CUDA devices) are restored
+    afterwards, whatever a custom forward did (buffer caches, random draws)."""
     modules = list(model.modules())
     slots = [(m, dict(m._buffers)) for m in modules]  # a forward may also rebind a buffer
     values = [
@@ -427,6 +431,7 @@ def _isolated(model: nn.Module) -> Iterator[None]:
     )
     try:
         with torch.random.fork_rng(devices=cuda):
+            model.eval()
             yield
     finally:
         for module, held in slots:
@@ -504,7 +509,7 @@ def detect_activations(
     says why): tracing never raises on the model's behalf (its own argument checks
     under fx proxies). Wrapped models
     (DataParallel, DDP, ``torch.compile``) are unwrapped: names are the bare model's.
-    Weights are never touched; the fallback runs the model under
+    Weights are never touched; the fallback runs the model in eval mode under
     ``torch.no_grad()`` and restores its buffers, train/eval flags and the global
     RNG state afterwards.
 
