@@ -94,7 +94,9 @@ _TRANSPARENT_FUNCTIONS: tuple[Any, ...] = (
     torch.Tensor.__add__,
     torch.Tensor.__radd__,
     torch.Tensor.__iadd__,
+    torch.Tensor.add_,  # what ``x += shortcut`` dispatches to
     "add",
+    "add_",
     "view",
     "reshape",
     "flatten",
@@ -330,6 +332,11 @@ class _Tracer(TorchFunctionMode):
             act = ("linear", {})
         for layer in layers:
             self.uses.setdefault(layer, []).append(act)
+        # An in-place op (``ReLU(inplace=True)``, ``x.mul_(s)``) returns its input, which now
+        # holds the op's result: the next consumer (a pooling) is not a use of the layer.
+        for value in tree_flatten(out)[0]:
+            if any(value is arg for arg in args):
+                self.tags.pop(id(value), None)
 
     def _swish(self, args: tuple) -> tuple[str, dict] | None:
         tensors = [a for a in args if isinstance(a, torch.Tensor)]
@@ -368,7 +375,7 @@ def _detect_hooks(
     for name, module in layers:
         handles.append(module.register_forward_hook(_tagger(tracer, name)))
     for module in model.modules():  # norms and dropouts pass their input's layers through
-        if not is_layer(module) and _module_kind(module)[0] == "through":
+        if not is_layer(module) and _module_kind(module)[0] == "through" and not _acts(module):
             handles.append(module.register_forward_pre_hook(tracer.enter))
             handles.append(module.register_forward_hook(tracer.leave))
     try:
@@ -384,6 +391,12 @@ def _detect_hooks(
             handle.remove()
     flat, _ = tree_flatten(output)
     return tracer.result(tracer.layers_of(flat), [n for n, _ in layers], reason)
+
+
+def _acts(module: nn.Module) -> bool:
+    """A norm that applies its own activation (timm's ``BatchNormAct2d``): its inner ops are
+    followed, not hidden, so that the activation is seen."""
+    return any(module_activation(child) is not None for child in module.children())
 
 
 def _describe_input(value: Any) -> str:
