@@ -366,6 +366,17 @@ class _BatchNormAct(nn.BatchNorm1d):
         return self.act(super().forward(x))
 
 
+class _ConvNormAct(nn.Module):
+    """timm's ConvNormAct: a "norm" by its name that holds the layer and a BatchNormAct."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn = nn.Linear(4, 8), _BatchNormAct(8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.conv(x))
+
+
 @pytest.mark.parametrize("method", ["fx", "hooks"])
 def test_detection_follows_in_place_ops_and_norms_with_activations(method: str) -> None:
     x = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
@@ -378,6 +389,9 @@ def test_detection_follows_in_place_ops_and_norms_with_activations(method: str) 
         model = nn.Sequential(nn.Linear(4, 8), _BatchNormAct(8), nn.Linear(8, 2))
         found = detect_activations(model, torch.ones(2, 4), method=method)
         assert found["0"].name == "silu" and found["2"].name == "linear"
+        model = nn.Sequential(_ConvNormAct(), nn.Linear(8, 2))
+        found = detect_activations(model, torch.ones(2, 4), method=method)
+        assert found["0.conv"].name == "silu" and found["1"].name == "linear"
 
 
 class _Functional(nn.Module):

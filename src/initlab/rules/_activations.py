@@ -394,9 +394,10 @@ def _detect_hooks(
 
 
 def _acts(module: nn.Module) -> bool:
-    """A norm that applies its own activation (timm's ``BatchNormAct2d``): its inner ops are
-    followed, not hidden, so that the activation is seen."""
-    return any(module_activation(child) is not None for child in module.children())
+    """A "norm" that applies its own activation (timm's ``BatchNormAct2d``) or holds a layer
+    (timm's ``ConvNormAct``, a norm by name): its inner ops are followed, not hidden."""
+    inner = [m for m in module.modules() if m is not module]
+    return any(module_activation(m) is not None or is_layer(m) for m in inner)
 
 
 def _describe_input(value: Any) -> str:
