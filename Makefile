@@ -14,8 +14,18 @@ TORCH_NEWEST ?= 2.14.1
 VERSIONS_DIR ?= build/torch-versions
 # Which tests test-versions runs (default: the whole suite).
 VERSIONS_PYTEST_ARGS ?=
+# make test-zoo: timm and torchvision models (tests/zoo/timm_tv) in their own venv. PyPI's
+# torchvision wheel is built against CUDA PyTorch: beside the CPU torch above its compiled
+# part fails to load (`operator torchvision::nms does not exist`), and timm imports it. This
+# venv takes the CUDA builds of torch and torchvision that lie on this machine kind's disk
+# (they run on the CPU; no GPU needed) and timm from PyPI, pinned because the tests name
+# timm's tensors (cls_token, gamma, relative_position_bias_table) and a new release may
+# rename them. About 2.5 min and 5.3 GB the first time; the stamp skips that afterwards.
+ZOO_VENV ?= build/zoo-venv
+ZOO_PINS ?= torch==2.14.1 torchvision==0.29.1
+ZOO_TIMM ?= timm==1.0.31
 
-.PHONY: demo test test-fast lint typecheck bench clean browser test-versions
+.PHONY: demo test test-fast lint typecheck bench clean browser test-versions test-zoo
 
 $(BIN)/.initlab-installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +53,25 @@ browser:
 
 test: lint typecheck browser
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(MAKE) --no-print-directory test-zoo
+
+$(ZOO_VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(ZOO_VENV)
+	$(ZOO_VENV)/bin/python -m pip install -q --upgrade pip
+	$(ZOO_VENV)/bin/python -m pip install -q $(ZOO_PINS)
+	$(ZOO_VENV)/bin/python -m pip install -q -e '.[test,fast,hf]' $(ZOO_TIMM) $(ZOO_PINS)
+	touch $@
+
+# Only x86_64: on aarch64 the newest torch this machine kind's pip offers is 2.9.1, below
+# initlab's floor (2.12), so there is no torch for timm/torchvision to run on.
+ifeq ($(shell uname -m),x86_64)
+test-zoo: $(ZOO_VENV)/.installed
+	$(ZOO_VENV)/bin/python -c 'import timm, torchvision, torch; print("timm", timm.__version__, "torchvision", torchvision.__version__, "torch", torch.__version__)'
+	$(ZOO_VENV)/bin/python -m pytest -q -n 2 --dist loadgroup -p no:cacheprovider tests/zoo/timm_tv
+else
+test-zoo:
+	@echo "test-zoo: the timm/torchvision zoo is not run on $$(uname -m): this machine kind's newest torch there (2.9.1) is below initlab's floor 2.12"
+endif
 
 # The suite against the oldest and the newest supported torch, each in its own venv.
 # Not part of `make test`: both are CUDA builds from PyPI (5.6 GB each in the venv; the

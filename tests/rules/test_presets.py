@@ -309,12 +309,89 @@ def test_hook_detection_leaves_buffers_modes_and_global_rng_alone() -> None:
     assert plan["fc.weight"].activation == "relu"
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_hook_detection_runs_in_eval_mode_without_grad(training: bool) -> None:
+    # BatchNorm1d on a batch of one: training mode refuses it ("Expected more than 1 value
+    # per channel when training"), as timm's LeViT head did on a (1, 3, 224, 224) input.
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    model.train(training)
+    seen: list[tuple[bool, bool, bool]] = []
+
+    def probe(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        seen.append((module.training, torch.is_grad_enabled(), output.requires_grad))
+
+    model[1].register_forward_hook(probe)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    found = detect_activations(model, torch.randn(1, 4), method="hooks")
+    assert found["0"].name == "relu" and found["3"].name == "linear"
+    assert seen == [(False, False, False)]  # eval mode, no autograd graph
+    assert all(m.training is training for m in model.modules())  # the user's mode restored
+    after = model.state_dict()
+    assert after.keys() == before.keys()
+    for key, value in before.items():
+        assert torch.equal(after[key], value), key  # running stats and counter untouched
+
+
 def test_hook_detection_sees_past_batchnorm_input_checks() -> None:
     model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
     x = torch.randn(16, 4, generator=torch.Generator().manual_seed(0))
     found = detect_activations(model, x, method="hooks")
     assert found["0"].name == "relu" and found["3"].name == "linear"
     assert detect_activations(model)["0"].name == "relu"  # fx agrees
+
+
+class _Residual(nn.Module):
+    """torchvision/timm BasicBlock idioms: ``out += shortcut`` (``add_``), in-place ReLU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(3, 3, 3, padding=1), nn.BatchNorm2d(3)
+        self.pool, self.head = nn.MaxPool2d(2), nn.Linear(12, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn(self.conv(x))
+        out += x
+        out = F.relu(out, inplace=True)
+        return self.head(self.pool(out).flatten(1))
+
+
+class _BatchNormAct(nn.BatchNorm1d):
+    """timm's BatchNormAct2d: a norm that applies its own activation."""
+
+    def __init__(self, features: int) -> None:
+        super().__init__(features)
+        self.act = nn.SiLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(super().forward(x))
+
+
+class _ConvNormAct(nn.Module):
+    """timm's ConvNormAct: a "norm" by its name that holds the layer and a BatchNormAct."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn = nn.Linear(4, 8), _BatchNormAct(8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.conv(x))
+
+
+@pytest.mark.parametrize("method", ["fx", "hooks"])
+def test_detection_follows_in_place_ops_and_norms_with_activations(method: str) -> None:
+    x = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    found = detect_activations(_Residual(), x, method=method)
+    assert found["conv"].name == "relu" and found["head"].name == "linear"
+    # In-place ReLU then pooling: the pooling consumes the activation, not the conv.
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(inplace=True), nn.MaxPool2d(2))
+    assert detect_activations(model, x, method=method)["0"].name == "relu"
+    if method == "hooks":  # BatchNorm1d's input check does not trace (timm's norms do)
+        model = nn.Sequential(nn.Linear(4, 8), _BatchNormAct(8), nn.Linear(8, 2))
+        found = detect_activations(model, torch.ones(2, 4), method=method)
+        assert found["0"].name == "silu" and found["2"].name == "linear"
+        model = nn.Sequential(_ConvNormAct(), nn.Linear(8, 2))
+        found = detect_activations(model, torch.ones(2, 4), method=method)
+        assert found["0.conv"].name == "silu" and found["1"].name == "linear"
 
 
 class _Functional(nn.Module):

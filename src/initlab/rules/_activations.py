@@ -94,7 +94,9 @@ _TRANSPARENT_FUNCTIONS: tuple[Any, ...] = (
     torch.Tensor.__add__,
     torch.Tensor.__radd__,
     torch.Tensor.__iadd__,
+    torch.Tensor.add_,  # what ``x += shortcut`` dispatches to
     "add",
+    "add_",
     "view",
     "reshape",
     "flatten",
@@ -330,6 +332,11 @@ class _Tracer(TorchFunctionMode):
             act = ("linear", {})
         for layer in layers:
             self.uses.setdefault(layer, []).append(act)
+        # An in-place op (``ReLU(inplace=True)``, ``x.mul_(s)``) returns its input, which now
+        # holds the op's result: the next consumer (a pooling) is not a use of the layer.
+        for value in tree_flatten(out)[0]:
+            if any(value is arg for arg in args):
+                self.tags.pop(id(value), None)
 
     def _swish(self, args: tuple) -> tuple[str, dict] | None:
         tensors = [a for a in args if isinstance(a, torch.Tensor)]
@@ -368,7 +375,7 @@ def _detect_hooks(
     for name, module in layers:
         handles.append(module.register_forward_hook(_tagger(tracer, name)))
     for module in model.modules():  # norms and dropouts pass their input's layers through
-        if not is_layer(module) and _module_kind(module)[0] == "through":
+        if not is_layer(module) and _module_kind(module)[0] == "through" and not _acts(module):
             handles.append(module.register_forward_pre_hook(tracer.enter))
             handles.append(module.register_forward_hook(tracer.leave))
     try:
@@ -384,6 +391,13 @@ def _detect_hooks(
             handle.remove()
     flat, _ = tree_flatten(output)
     return tracer.result(tracer.layers_of(flat), [n for n, _ in layers], reason)
+
+
+def _acts(module: nn.Module) -> bool:
+    """A "norm" that applies its own activation (timm's ``BatchNormAct2d``) or holds a layer
+    (timm's ``ConvNormAct``, a norm by name): its inner ops are followed, not hidden."""
+    inner = [m for m in module.modules() if m is not module]
+    return any(module_activation(m) is not None or is_layer(m) for m in inner)
 
 
 def _describe_input(value: Any) -> str:
@@ -410,9 +424,13 @@ def _call(model: nn.Module, example_input: Any) -> Any:
 
 @contextlib.contextmanager
 def _isolated(model: nn.Module) -> Iterator[None]:
-    """Run a probe forward that leaves no trace: buffers (BatchNorm running stats),
-    train/eval flags and the global RNG state (CPU and the model's CUDA devices) are
-    restored afterwards, whatever the forward did (dropout draws, stat updates)."""
+    """Run a probe forward in eval mode that leaves no trace.
+
+    Eval mode, because what follows a layer does not depend on the mode, and training mode
+    both writes (BatchNorm running statistics) and refuses inputs eval accepts (BatchNorm
+    on one value per channel, e.g. a batch of one after pooling). The train/eval flags,
+    buffers and the global RNG state (CPU and the model's CUDA devices) are restored
+    afterwards, whatever a custom forward did (buffer caches, random draws)."""
     modules = list(model.modules())
     slots = [(m, dict(m._buffers)) for m in modules]  # a forward may also rebind a buffer
     values = [
@@ -427,6 +445,7 @@ def _isolated(model: nn.Module) -> Iterator[None]:
     )
     try:
         with torch.random.fork_rng(devices=cuda):
+            model.eval()
             yield
     finally:
         for module, held in slots:
@@ -504,7 +523,7 @@ def detect_activations(
     says why): tracing never raises on the model's behalf (its own argument checks
     under fx proxies). Wrapped models
     (DataParallel, DDP, ``torch.compile``) are unwrapped: names are the bare model's.
-    Weights are never touched; the fallback runs the model under
+    Weights are never touched; the fallback runs the model in eval mode under
     ``torch.no_grad()`` and restores its buffers, train/eval flags and the global
     RNG state afterwards.
 
