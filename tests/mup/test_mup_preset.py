@@ -169,3 +169,20 @@ def test_cli_preset_option_with_rules_file_is_refused(
     argv = ["plan", f"{HERE}:wide", "--rules", str(rules), "--preset-option", "std=1"]
     assert main(argv) == 2
     assert "--preset-option sets options of --preset, not of --rules" in capsys.readouterr().err
+
+
+def test_tokens_and_position_tables_are_vector_like() -> None:
+    """A ViT's (1, 1, d) class token and (1, N, d) position table: no layout error."""
+    from initlab.mup import classify
+
+    class Tokens(nn.Module):
+        def __init__(self, d: int) -> None:
+            super().__init__()
+            self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
+            self.pos_embed = nn.Parameter(torch.zeros(1, 5, d))
+            self.body = nn.Linear(d, d)
+            self.head = nn.Linear(d, 3)
+
+    kinds = {e.name: e.kind for e in classify(Tokens(64), Tokens(16))}
+    assert kinds["cls_token"] == kinds["pos_embed"] == "vector"
+    assert kinds["body.weight"] == "hidden"  # negative control: a matrix is still one

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from initlab._fans import Layout, LayoutLike, compute_fans, get_layout
-from initlab.rules._roles import TensorSite, parameter_sites
+from initlab.rules._roles import TensorSite, parameter_role, parameter_sites
 
 __all__ = [
     "KINDS",
@@ -85,7 +85,8 @@ def parameter_layout(
     tensor: torch.Tensor,
     layouts: Mapping[str, LayoutLike] | None = None,
 ) -> Layout | None:
-    """The layout of parameter ``name`` (owned by ``module``); None for 0-D and 1-D tensors.
+    """The layout of parameter ``name`` (owned by ``module``); None for 0-D and 1-D tensors
+    and for tokens and position tables (added to the stream: vector-like).
 
     ``layouts`` maps qualified-name globs to layouts and is tried first. A tensor of 3 or
     more dimensions outside a convolution needs a declared layout (an expert stack
@@ -117,6 +118,10 @@ def parameter_layout(
         return get_layout("experts").with_(chunks=chunks)
     if type(module).__name__ == "Conv1D" and tensor.dim() == 2:
         return get_layout("matmul")  # HF GPT-2's Conv1D: y = x @ W, W stored (in, out)
+    if parameter_role(module, local, tensor) in ("token", "position_embedding"):
+        # A class token (1, 1, d) or position table (1, N, d) is added to the stream: no
+        # width axis goes in, so it is vector-like (TP5 Table 8: fan_in 1), as a bias.
+        return None
     if tensor.dim() == 2:
         return get_layout("torch")
     raise ValueError(
@@ -272,7 +277,6 @@ def classify(
     2.weight hidden 4.0 4.0
     3.weight output 4.0 1.0
     """
-    from initlab.rules._roles import parameter_role
 
     model_shapes = shapes_of(model)
     base_shapes = shapes_of(base)
