@@ -297,3 +297,29 @@ def test_report_in_a_folder_that_cannot_be_written(
 
 # Part of the whole suite (make test); left out of make test-fast.
 pytestmark = pytest.mark.slow
+
+
+TOKEN_MODEL = """
+from torch import nn
+class Tokens(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(50, 16)
+        self.fc = nn.Linear(16, 4)
+    def forward(self, input_ids, attention_mask=None):
+        return self.fc(self.embed(input_ids))
+"""
+
+
+def test_keyword_inputs_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`initlab doctor MODEL --input input_ids=2x8:int64:50`, as `initlab plan` takes it."""
+    (tmp_path / "tok.py").write_text(TOKEN_MODEL, encoding="utf-8")
+    spec = f"{tmp_path / 'tok.py'}:Tokens"
+    code = main(["doctor", spec, "--input", "input_ids=2x8:int64:50", "--json"])
+    assert code in (0, 1)
+    payload = json.loads(capsys.readouterr().out)
+    assert [layer["name"] for layer in payload["layers"]] == ["embed", "fc"]
+    assert "(2, 8)" in payload["probe"]
+    both = ["--input", "input_ids=2x8:int64:50", "--input-shape", "2,8"]
+    assert main(["doctor", spec, *both]) == 2  # one way to give the input, named
+    assert "not both" in capsys.readouterr().err

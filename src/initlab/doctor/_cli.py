@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from initlab._cli_inputs import add_input_arguments
+from initlab._cli_inputs import add_input_arguments, keyword_specs, spec_input
 from initlab._cli_inputs import parse_shape as _parse_shape  # noqa: F401 (tests use it)
 from initlab._cli_inputs import probe_spec as _probe_spec
 from initlab._modelspec import load_model
@@ -75,7 +75,7 @@ def register(subparsers: Any) -> None:
 
 
 def _add_probe_arguments(p: argparse.ArgumentParser) -> None:
-    add_input_arguments(p)
+    add_input_arguments(p, keywords=True)
     p.add_argument("--batch-size", type=int, default=64, help="inferred probe's batch size")
 
 
@@ -114,14 +114,16 @@ def _diagnoses(args: argparse.Namespace) -> list[Diagnosis]:
     model = load_model(args.model)
     config = _config(args)
     probe = _probe_spec(args)
+    # Keyword inputs (--input input_ids=2x16:int64:32000) are drawn here, seeded by --seed.
+    inputs = spec_input(args, seed=args.seed) if keyword_specs(args.input) else None
     if args.compare:
         candidates = [c.strip() for c in args.compare.split(",") if c.strip()]
-        return compare(model, candidates, probe=probe, config=config)
+        return compare(model, candidates, inputs, probe=probe, config=config)
     run = "as-is"
     if args.preset or args.rules:
         run = args.preset or args.rules
         model = apply_rules(model, run, seed=args.seed)
-    return [diagnose(model, probe=probe, config=config, run=run)]
+    return [diagnose(model, inputs, probe=probe, config=config, run=run)]
 
 
 def _run(args: argparse.Namespace) -> int:
