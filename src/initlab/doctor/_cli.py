@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from initlab._cli_inputs import add_input_arguments, keyword_specs, spec_input
+from initlab._cli_inputs import add_input_arguments, spec_input
 from initlab._cli_inputs import parse_shape as _parse_shape  # noqa: F401 (tests use it)
 from initlab._cli_inputs import probe_spec as _probe_spec
 from initlab._modelspec import load_model
@@ -115,7 +115,7 @@ def _diagnoses(args: argparse.Namespace) -> list[Diagnosis]:
     config = _config(args)
     probe = _probe_spec(args)
     # Keyword inputs (--input input_ids=2x16:int64:32000) are drawn here, seeded by --seed.
-    inputs = spec_input(args, seed=args.seed) if keyword_specs(args.input) else None
+    inputs = spec_input(args, seed=args.seed) if args.input else None
     if args.compare:
         candidates = [c.strip() for c in args.compare.split(",") if c.strip()]
         return compare(model, candidates, inputs, probe=probe, config=config)

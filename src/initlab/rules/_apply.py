@@ -143,7 +143,7 @@ def _native_replays(
     if not isinstance(name, str) or name != "native" or plan.seed is None:
         return {}
     from initlab.rng import derive_seed
-    from initlab.rules._native import record_model
+    from initlab.rules._native import REPLAY_STREAM, record_model
 
     recording = record_model(model)
     kept = {e.name for e in plan.entries if e.scheme == "keep" and e.source != "tied"}
@@ -152,7 +152,7 @@ def _native_replays(
         return {}
     real = (t.device for t in [*model.parameters(), *model.buffers()] if not t.is_meta)
     device = target or next(real, torch.device("cpu"))
-    return recording.replay(device, derive_seed(plan.seed, "native replay"), names=names)
+    return recording.replay(device, derive_seed(plan.seed, REPLAY_STREAM), names=names)
 
 
 def _install(model: nn.Module, values: Mapping[str, torch.Tensor]) -> None:

@@ -59,7 +59,7 @@ def _own_values(
     model: nn.Module, device: torch.device | str, written: Collection[str], seed: int
 ) -> tuple[dict, list[str]]:
     from initlab.rng import derive_seed
-    from initlab.rules._native import record_model
+    from initlab.rules._native import REPLAY_STREAM, record_model
 
     names = [n for n in needs_own_values(model) if n not in written]
     if not names:
@@ -67,9 +67,8 @@ def _own_values(
     recording = record_model(model)
     missing = [n for n in names if recording.schemes[n].kind == "unset"]
     found = [n for n in names if n not in missing]
-    # Random own values (Mamba's dt_proj.bias) follow the run's seed, with the stream the
-    # native preset replays them from.
-    stream = derive_seed(seed, "native replay")
+    # Random own values follow the run's seed, on the stream the native preset replays from.
+    stream = derive_seed(seed, REPLAY_STREAM)
     values = recording.replay(device, stream, names=found) if found else {}
     return values, missing
 

@@ -49,7 +49,12 @@ from torch.utils._pytree import tree_flatten, tree_map
 from initlab.rules._roles import ROLES
 from initlab.rules._rules import Rule, RuleSet
 
-__all__ = ["NativeScheme", "Recording", "native_rules", "record", "record_model"]
+__all__ = ["REPLAY_STREAM", "NativeScheme", "Recording", "native_rules", "record", "record_model"]
+
+#: The stream label a run's seed is derived with (``derive_seed(seed, REPLAY_STREAM)``) when a
+#: model's own random values are replayed: by ``native`` for tensors it keeps, and when a meta
+#: model is materialized. One label, so both give a tensor the same stream.
+REPLAY_STREAM = "native replay"
 
 _aten = torch.ops.aten
 
